@@ -1,0 +1,211 @@
+/* decide_api.c — the two calls applications make: fetch a decision, report rewards.
+ * A fetch touches only memory: the test's policy under its mutex, then a decision record
+ * queued for the store without waiting. An update is validated whole first (an unknown variant
+ * refuses the entire request, nothing applied), then committed as one transaction; the answer
+ * goes out only after the commit, and the learned state folds the events in on the store's
+ * writer thread, in commit order. */
+#include "api/api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_util.h"
+#include "bandit/context.h"
+#include "registry.h"
+#include "util/util.h"
+
+/* Reads an optional request_id: 1 when absent or valid (*out borrowed from body). */
+static int read_request_id(const json_t *obj, const char **out, struct http_resp *resp) {
+    json_t *rid = json_object_get(obj, "request_id");
+    *out = NULL;
+    if (!rid || json_is_null(rid)) return 1;
+    if (!json_is_string(rid)) {
+        http_error(resp, 422, "field 'request_id' must be a string");
+        return 0;
+    }
+    if (json_string_length(rid) > SCOUT_MAX_REQUEST_ID) {
+        http_error(resp, 400, "request_id is longer than %d characters", SCOUT_MAX_REQUEST_ID);
+        return 0;
+    }
+    if (json_string_length(rid) > 0) *out = json_string_value(rid);
+    return 1;
+}
+
+void api_fetch(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    json_t *body = NULL, *idv, *ctx = NULL;
+    struct experiment *e = NULL;
+    struct store_decision *rec;
+    struct decision d;
+    const char *rid;
+    char err[256], gen[SCOUT_ID_LEN + 1];
+    double now = util_now();
+
+    if (!http_parse_body(req, resp, &body)) return;
+    if (!json_is_object(body)) {
+        http_error(resp, 422, "body must be a JSON object");
+        goto done;
+    }
+    idv = json_object_get(body, "cb_model_id");
+    if (!idv) idv = json_object_get(body, "model_id");
+    if (!idv) {
+        http_error(resp, 422, "field 'cb_model_id' is required");
+        goto done;
+    }
+    if (!json_is_string(idv)) {
+        http_error(resp, 422, "field 'cb_model_id' must be a string");
+        goto done;
+    }
+    if (!(e = registry_get(app->reg, json_string_value(idv)))) {
+        http_error(resp, 404, "Model not found");
+        goto done;
+    }
+    if (context_normalize(json_object_get(body, "context"), &ctx, err, sizeof err) != SCOUT_OK) {
+        json_t *c = json_object_get(body, "context");
+        http_error(resp, json_is_object(c) ? 400 : 422, "%s", err);
+        goto done;
+    }
+    if (!read_request_id(body, &rid, resp)) goto done;
+    if (!rid) {
+        util_uuid4(gen);
+        rid = gen;
+    }
+
+    d = experiment_decide(e, ctx, api_min_updates(app, e));
+    experiment_count_decision(e, d.arm, now);
+
+    if ((rec = calloc(1, sizeof *rec))) {
+        snprintf(rec->test_id, sizeof rec->test_id, "%s", e->id);
+        snprintf(rec->request_id, sizeof rec->request_id, "%s", rid);
+        rec->variant_id = e->variants[d.arm].id;
+        rec->propensity = d.propensity;
+        rec->explored = d.explored;
+        rec->context = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
+        rec->created = now;
+        rec->expires = now + atomic_load(&app->settings.context_ttl);
+        store_put_decision(app->store, rec);
+    }
+    http_json(resp, 200,
+              json_pack("{s:O, s:O, s:I, s:s, s:s, s:b, s:f, s:b}", "recommended_variant", e->variants[d.arm].label,
+                        "variant_label", e->variants[d.arm].label, "variant_id", (json_int_t)e->variants[d.arm].id,
+                        "request_id", rid, "cb_model_id", e->id, "is_global_rollout", d.rollout, "propensity",
+                        d.propensity, "explored", d.explored));
+done:
+    json_decref(ctx);
+    json_decref(body);
+    experiment_unref(e);
+}
+
+/* Applies committed events to the test's learned state (runs on the store's writer). */
+static void apply_committed(void *arg, const struct store_reward *ev, int n) {
+    struct experiment *e = arg;
+    for (int i = 0; i < n; i++) {
+        json_t *ctx;
+        int arm;
+        if (!ev[i].applied || (arm = experiment_index_of_id(e, ev[i].variant_id)) < 0) continue;
+        ctx = ev[i].context ? json_loads(ev[i].context, 0, NULL) : NULL;
+        experiment_apply_reward(e, arm, ev[i].reward, ctx, ev[i].ts);
+        json_decref(ctx);
+    }
+}
+
+/* Validates one update into ev; 0 after answering the error. */
+static int read_update(struct experiment *e, const json_t *u, size_t idx, struct store_reward *ev,
+                       struct http_resp *resp) {
+    json_t *ref, *reward, *ctx = NULL;
+    char err[256];
+    int arm;
+    if (!json_is_object(u)) {
+        http_error(resp, 422, "updates[%zu] must be an object", idx);
+        return 0;
+    }
+    ref = json_object_get(u, "decision");
+    if (!ref || json_is_null(ref)) ref = json_object_get(u, "variant_id");
+    if (!ref || json_is_null(ref)) ref = json_object_get(u, "variant");
+    ev->variant_id = -1;
+    if (ref && !json_is_null(ref)) {
+        if (!json_is_string(ref) && !json_is_number(ref)) {
+            http_error(resp, 422, "updates[%zu]: the variant must be an id or a label", idx);
+            return 0;
+        }
+        if ((arm = experiment_find_variant(e, ref)) < 0) {
+            http_error(resp, 400, "updates[%zu] names a variant this model does not have; nothing was applied", idx);
+            return 0;
+        }
+        ev->variant_id = e->variants[arm].id;
+    }
+    reward = json_object_get(u, "reward");
+    if (!reward) {
+        http_error(resp, 422, "updates[%zu]: field 'reward' is required", idx);
+        return 0;
+    }
+    if (!json_is_number(reward) || !isfinite(json_number_value(reward))) {
+        http_error(resp, 422, "updates[%zu]: field 'reward' must be a number", idx);
+        return 0;
+    }
+    ev->reward = json_number_value(reward);
+    if (!read_request_id(u, &ev->request_id, resp)) return 0;
+    if (context_merge(&ctx, json_object_get(u, "context"), NULL, err, sizeof err) != SCOUT_OK ||
+        context_merge(&ctx, json_object_get(u, "context_used_for_prediction"), NULL, err, sizeof err) != SCOUT_OK ||
+        context_merge(&ctx, u, "feature_", err, sizeof err) != SCOUT_OK) {
+        json_decref(ctx);
+        http_error(resp, 400, "updates[%zu]: %s", idx, err);
+        return 0;
+    }
+    if (ctx && json_object_size(ctx) > 0) ev->context = json_dumps(ctx, JSON_COMPACT);
+    json_decref(ctx);
+    return 1;
+}
+
+void api_update(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    struct experiment *e = api_get_test(app, req, resp);
+    json_t *body = NULL, *updates, *u;
+    struct store_reward *ev = NULL;
+    size_t n = 0, i;
+    int rc, applied = 0, hits = 0, missing = 0;
+    double total = 0;
+    if (!e) return;
+    if (!http_parse_body(req, resp, &body)) goto done;
+    updates = json_is_object(body) ? json_object_get(body, "updates") : NULL;
+    if (!updates || !json_is_array(updates)) {
+        http_error(resp, 422, "field 'updates' must be a list of updates");
+        goto done;
+    }
+    n = json_array_size(updates);
+    if (n > SCOUT_MAX_UPDATES) {
+        http_error(resp, 400, "at most %d updates per request", SCOUT_MAX_UPDATES);
+        goto done;
+    }
+    ev = calloc(n ? n : 1, sizeof *ev);
+    if (!ev) {
+        http_error(resp, 503, "out of memory");
+        goto done;
+    }
+    json_array_foreach(updates, i, u) {
+        if (!read_update(e, u, i, &ev[i], resp)) goto done;
+    }
+    rc = n ? store_append_rewards(app->store, e->id, ev, (int)n, apply_committed, e) : SCOUT_OK;
+    if (rc != SCOUT_OK) {
+        api_store_error(resp, rc);
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        if (ev[i].applied) {
+            applied++;
+            total += ev[i].reward;
+        }
+        /* The store fills in a context only from a found decision: an event that is not
+         * found and has none carried no inline context either. */
+        if (ev[i].request_id && ev[i].found) hits++;
+        if (ev[i].request_id && !ev[i].found && !ev[i].context) missing++;
+    }
+    http_json(resp, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f}", "message", "Model updated", "cb_model_id",
+                                   e->id, "processed_updates", applied, "failed_updates", (int)n - applied,
+                                   "missing_context", missing, "redis_hits", hits, "total_reward", total));
+done:
+    for (i = 0; ev && i < n; i++) free(ev[i].context);
+    free(ev);
+    json_decref(body);
+    experiment_unref(e);
+}

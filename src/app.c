@@ -1,0 +1,80 @@
+/* app.c — start-up loading: every stored test, its counters, and a replay of every reward
+ * event in commit order. Replaying through the same policy_update the live server uses is
+ * what makes the learned state after a restart equal to the state before it. */
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "obs/log.h"
+
+struct loader {
+    struct app *app;
+    struct experiment *last;     /* cache: events of one test tend to come in runs */
+    long tests, events, skipped;
+};
+
+static int load_test(void *ud, const struct store_test_row *row) {
+    struct loader *l = ud;
+    struct experiment *e = NULL;
+    json_t *def = json_loads(row->definition, 0, NULL);
+    char err[256];
+    int status;
+    if (!def || experiment_from_definition(def, row->id, row->created, &e, &status, err, sizeof err) != SCOUT_OK) {
+        log_msg(LOG_ERROR, "store: test %s has an unreadable definition and is not served (%s)", row->id,
+                def ? err : "invalid JSON");
+        json_decref(def);
+        return 0;
+    }
+    json_decref(def);
+    atomic_store(&e->rollout, row->rollout_variant >= 0 ? experiment_index_of_id(e, row->rollout_variant) : -1);
+    atomic_store(&e->predictions, row->predictions);
+    atomic_store(&e->last_prediction_ms, (int64_t)(row->last_prediction * 1000.0));
+    registry_add(l->app->reg, e);
+    experiment_unref(e);
+    l->tests++;
+    return 0;
+}
+
+static struct experiment *find(struct loader *l, const char *id) {
+    if (l->last && !strcmp(l->last->id, id)) return l->last;
+    experiment_unref(l->last);
+    l->last = registry_get(l->app->reg, id);
+    return l->last;
+}
+
+static int load_arm(void *ud, const char *test_id, long variant_id, uint64_t n) {
+    struct loader *l = ud;
+    struct experiment *e = find(l, test_id);
+    int arm = e ? experiment_index_of_id(e, variant_id) : -1;
+    if (arm >= 0) atomic_store(&e->arm_predictions[arm], n);
+    return 0;
+}
+
+static int load_reward(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts) {
+    struct loader *l = ud;
+    struct experiment *e = find(l, test_id);
+    int arm = e ? experiment_index_of_id(e, variant_id) : -1;
+    json_t *ctx;
+    if (arm < 0) {
+        l->skipped++;
+        return 0;
+    }
+    ctx = context ? json_loads(context, 0, NULL) : NULL;
+    experiment_apply_reward(e, arm, reward, ctx, ts);
+    json_decref(ctx);
+    l->events++;
+    return 0;
+}
+
+int app_load(struct app *app) {
+    struct loader l = {app, NULL, 0, 0, 0};
+    int rc = store_load_tests(app->store, load_test, &l);
+    if (rc == SCOUT_OK) rc = store_load_arm_predictions(app->store, load_arm, &l);
+    if (rc == SCOUT_OK) rc = store_load_rewards(app->store, load_reward, &l);
+    experiment_unref(l.last);
+    if (rc != SCOUT_OK) return rc;
+    log_fields(LOG_INFO, "store loaded", json_pack("{s:I, s:I, s:I}", "tests", (json_int_t)l.tests, "reward_events",
+                                                   (json_int_t)l.events, "orphan_events", (json_int_t)l.skipped));
+    return SCOUT_OK;
+}

@@ -1,0 +1,284 @@
+/* experiment.c — a test's definition, learned state and counters in memory.
+ * Decisions lock the test's mutex only to read the policy and, at most every
+ * PROBS_REFRESH seconds per test, to refresh the cached choice probabilities (a Monte Carlo
+ * estimate for Thompson sampling); rewards lock it to fold one event in. Neither touches I/O. */
+#include "experiment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bandit/rng.h"
+#include "util/util.h"
+
+#define PROBS_DRAWS 1000       /* Monte Carlo draws per probability estimate */
+#define PROBS_REFRESH 0.02     /* seconds a stale estimate may be reused after an update */
+#define DEFAULT_EPSILON 0.1
+
+static void experiment_free(struct experiment *e) {
+    if (!e) return;
+    for (int i = 0; i < e->nvariants && e->variants; i++) {
+        json_decref(e->variants[i].label);
+        free(e->variants[i].key);
+    }
+    free(e->variants);
+    free(e->name);
+    json_decref(e->definition);
+    json_decref(e->features);
+    policy_free(&e->policy);
+    free(e->probs);
+    free((void *)e->arm_predictions);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
+void experiment_ref(struct experiment *e) {
+    atomic_fetch_add(&e->refs, 1);
+}
+
+void experiment_unref(struct experiment *e) {
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1) experiment_free(e);
+}
+
+static int cmp_variant(const void *a, const void *b) {
+    const struct variant *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+#define BAD(code, ...)                                  \
+    do {                                                \
+        *status = (code);                               \
+        snprintf(err, errlen, __VA_ARGS__);             \
+        goto fail;                                      \
+    } while (0)
+
+int experiment_from_definition(const json_t *def, const char *id, double created_at,
+                               struct experiment **out, int *status, char *err, size_t errlen) {
+    struct experiment *e = NULL;
+    json_t *name, *variants, *policy, *eps, *minu, *feats, *label;
+    const char *key;
+    enum policy_kind kind = POLICY_THOMPSON;
+    double epsilon = DEFAULT_EPSILON;
+    int min_updates = -1, i = 0;
+
+    *status = 500;
+    if (!json_is_object(def)) BAD(422, "body must be a JSON object");
+    name = json_object_get(def, "name");
+    variants = json_object_get(def, "variants");
+    if (!name) BAD(422, "field 'name' is required");
+    if (!json_is_string(name)) BAD(422, "field 'name' must be a string");
+    if (json_string_length(name) == 0) BAD(400, "the test name must not be empty");
+    if (json_string_length(name) > SCOUT_MAX_NAME) BAD(400, "the test name is longer than %d characters", SCOUT_MAX_NAME);
+    if (!variants) BAD(422, "field 'variants' is required");
+    if (!json_is_object(variants)) BAD(422, "field 'variants' must be an object of {\"id\": label}");
+    if (json_object_size(variants) == 0) BAD(400, "a test needs at least one variant");
+    if (json_object_size(variants) > SCOUT_MAX_VARIANTS) BAD(400, "a test has at most %d variants", SCOUT_MAX_VARIANTS);
+
+    if ((policy = json_object_get(def, "policy")) && !json_is_null(policy)) {
+        if (!json_is_string(policy)) BAD(422, "field 'policy' must be a string");
+        if (!policy_parse_kind(json_string_value(policy), &kind))
+            BAD(400, "unknown policy '%.32s' (available: auto, thompson, egreedy)", json_string_value(policy));
+    }
+    if ((eps = json_object_get(def, "epsilon")) && !json_is_null(eps)) {
+        if (!json_is_number(eps)) BAD(422, "field 'epsilon' must be a number");
+        epsilon = json_number_value(eps);
+        if (!(epsilon >= 0.0 && epsilon <= 1.0)) BAD(400, "epsilon must lie in [0, 1]");
+    }
+    if ((minu = json_object_get(def, "min_updates")) && !json_is_null(minu)) {
+        if (!json_is_integer(minu)) BAD(422, "field 'min_updates' must be an integer");
+        if (json_integer_value(minu) < 0 || json_integer_value(minu) > 1000000000)
+            BAD(400, "min_updates must be between 0 and 1000000000");
+        min_updates = (int)json_integer_value(minu);
+    }
+    feats = json_object_get(def, "features");
+    if (feats && !json_is_null(feats)) {
+        size_t fi;
+        json_t *f;
+        if (!json_is_array(feats)) BAD(422, "field 'features' must be a list of context keys");
+        if (json_array_size(feats) > SCOUT_MAX_FEATURES) BAD(400, "a test has at most %d features", SCOUT_MAX_FEATURES);
+        json_array_foreach(feats, fi, f) {
+            if (!json_is_string(f)) BAD(422, "features must be strings");
+            if (json_string_length(f) == 0 || json_string_length(f) > SCOUT_MAX_CONTEXT_KEY)
+                BAD(400, "feature names must be 1 to %d characters long", SCOUT_MAX_CONTEXT_KEY);
+        }
+    } else {
+        feats = NULL;
+    }
+
+    e = calloc(1, sizeof *e);
+    if (!e) BAD(500, "out of memory");
+    pthread_mutex_init(&e->lock, NULL);
+    atomic_init(&e->refs, 1);
+    atomic_init(&e->rollout, -1);
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->created_at = created_at;
+    e->kind = kind;
+    e->min_updates = min_updates;
+    e->nvariants = (int)json_object_size(variants);
+    e->variants = calloc((size_t)e->nvariants, sizeof *e->variants);
+    e->name = strdup(json_string_value(name));
+    if (!e->variants || !e->name) BAD(500, "out of memory");
+
+    json_object_foreach((json_t *)variants, key, label) {
+        struct variant *v = &e->variants[i];
+        char buf[32];
+        if (!util_parse_index(key, SCOUT_MAX_VARIANT_ID, &v->id))
+            BAD(400, "variant ids must be non-negative integers, got '%.32s'", key);
+        if (json_is_string(label)) {
+            if (json_string_length(label) == 0) BAD(400, "variant labels must not be empty");
+            if (json_string_length(label) > SCOUT_MAX_LABEL)
+                BAD(400, "variant label of id %ld is longer than %d characters", v->id, SCOUT_MAX_LABEL);
+            v->key = strdup(json_string_value(label));
+        } else if (json_is_integer(label)) {
+            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(label));
+            v->key = strdup(buf);
+        } else {
+            BAD(400, "variant labels must be strings or integers (id %ld)", v->id);
+        }
+        if (!v->key) BAD(500, "out of memory");
+        v->label = json_incref(label);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(e->variants[j].key, v->key)) BAD(400, "duplicate variant label '%.64s'", v->key);
+        i++;
+    }
+    qsort(e->variants, (size_t)e->nvariants, sizeof *e->variants, cmp_variant);
+
+    if (policy_init(&e->policy, kind, e->nvariants, epsilon) != SCOUT_OK) BAD(500, "out of memory");
+    e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
+    e->arm_predictions = calloc((size_t)e->nvariants, sizeof *e->arm_predictions);
+    if (!e->probs || !e->arm_predictions) BAD(500, "out of memory");
+    e->features = feats ? json_deep_copy(feats) : NULL;
+
+    /* The normalised definition: what the store keeps and loads back. */
+    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:o, s:O}", "name", e->name, "variants", variants,
+                              "policy", policy_kind_name(kind), "epsilon", epsilon,
+                              "min_updates", min_updates >= 0 ? json_integer(min_updates) : json_null(),
+                              "features", e->features ? e->features : json_null());
+    if (!e->definition) BAD(500, "out of memory");
+    *status = 200;
+    *out = e;
+    return SCOUT_OK;
+fail:
+    experiment_free(e);
+    return SCOUT_EINVAL;
+}
+#undef BAD
+
+int experiment_index_of_id(const struct experiment *e, long id) {
+    int lo = 0, hi = e->nvariants - 1;
+    while (lo <= hi) {   /* variants are sorted by id */
+        int mid = (lo + hi) / 2;
+        if (e->variants[mid].id == id) return mid;
+        if (e->variants[mid].id < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+int experiment_find_variant(const struct experiment *e, const json_t *ref) {
+    if (json_is_integer(ref) || (json_is_real(ref) && json_real_value(ref) == floor(json_real_value(ref)))) {
+        double want = json_number_value(ref);
+        int by_id = want >= 0 && want <= SCOUT_MAX_VARIANT_ID ? experiment_index_of_id(e, (long)want) : -1;
+        if (by_id >= 0) return by_id;
+        for (int i = 0; i < e->nvariants; i++)
+            if (json_is_integer(e->variants[i].label) && (double)json_integer_value(e->variants[i].label) == want)
+                return i;
+        return -1;
+    }
+    if (json_is_string(ref)) {
+        const char *s = json_string_value(ref);
+        long id;
+        for (int i = 0; i < e->nvariants; i++)
+            if (!strcmp(e->variants[i].key, s)) return i;
+        if (util_parse_index(s, SCOUT_MAX_VARIANT_ID, &id)) return experiment_index_of_id(e, id);
+    }
+    return -1;
+}
+
+static int in_warmup_locked(const struct experiment *e, int min_updates_default) {
+    int need = e->min_updates >= 0 ? e->min_updates : min_updates_default;
+    return e->policy.updates < (uint64_t)(need > 0 ? need : 0);
+}
+
+int experiment_in_warmup(struct experiment *e, int min_updates_default) {
+    pthread_mutex_lock(&e->lock);
+    int w = in_warmup_locked(e, min_updates_default);
+    pthread_mutex_unlock(&e->lock);
+    return w;
+}
+
+/* Refreshes the cached probabilities when the state moved on (throttled). Lock held. */
+static void refresh_probs_locked(struct experiment *e, rng_t *rng, const json_t *ctx, int warmup) {
+    double now;
+    if (e->probs_version == e->policy.version + 1 && e->probs_warmup == warmup) return;
+    now = util_monotonic();
+    if (e->probs_version != 0 && e->probs_warmup == warmup && now - e->probs_time < PROBS_REFRESH) return;
+    policy_probabilities(&e->policy, rng, ctx, warmup, PROBS_DRAWS, e->probs);
+    e->probs_version = e->policy.version + 1;
+    e->probs_warmup = warmup;
+    e->probs_time = now;
+}
+
+struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default) {
+    struct decision d = {0, 1.0, 0, 0};
+    rng_t *rng = rng_thread();
+    int rollout = atomic_load(&e->rollout);
+    if (rollout >= 0 && rollout < e->nvariants) {
+        d.arm = rollout;
+        d.rollout = 1;
+        return d;
+    }
+    pthread_mutex_lock(&e->lock);
+    int warmup = in_warmup_locked(e, min_updates_default);
+    struct choice c = policy_choose(&e->policy, rng, ctx, warmup);
+    refresh_probs_locked(e, rng, ctx, warmup);
+    d.arm = c.arm;
+    d.explored = c.explored;
+    d.propensity = e->probs[c.arm];
+    pthread_mutex_unlock(&e->lock);
+    return d;
+}
+
+void experiment_probabilities(struct experiment *e, int min_updates_default, double *probs) {
+    int rollout = atomic_load(&e->rollout);
+    if (rollout >= 0 && rollout < e->nvariants) {
+        for (int i = 0; i < e->nvariants; i++) probs[i] = i == rollout;
+        return;
+    }
+    pthread_mutex_lock(&e->lock);
+    refresh_probs_locked(e, rng_thread(), NULL, in_warmup_locked(e, min_updates_default));
+    memcpy(probs, e->probs, sizeof *probs * (size_t)e->nvariants);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts) {
+    pthread_mutex_lock(&e->lock);
+    policy_update(&e->policy, arm, reward, ctx);
+    if (ts > e->last_update_at) e->last_update_at = ts;
+    pthread_mutex_unlock(&e->lock);
+}
+
+void experiment_count_decision(struct experiment *e, int arm, double ts) {
+    int64_t ms = (int64_t)(ts * 1000.0), prev;
+    atomic_fetch_add(&e->predictions, 1);
+    atomic_fetch_add(&e->arm_predictions[arm], 1);
+    prev = atomic_load(&e->last_prediction_ms);
+    while (ms > prev && !atomic_compare_exchange_weak(&e->last_prediction_ms, &prev, ms)) {
+    }
+}
+
+int experiment_snapshot(struct experiment *e, struct policy *out, double *last_update_at) {
+    int rc;
+    pthread_mutex_lock(&e->lock);
+    rc = policy_init(out, e->policy.kind, e->policy.narms, e->policy.epsilon);
+    if (rc == SCOUT_OK) {
+        struct arm_stats *arms = out->arms;
+        *out = e->policy;
+        out->arms = arms;
+        memcpy(arms, e->policy.arms, sizeof *arms * (size_t)e->policy.narms);
+    }
+    if (last_update_at) *last_update_at = e->last_update_at;
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}

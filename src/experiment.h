@@ -1,0 +1,92 @@
+/* experiment.h — one test ("model" in the original's API) in memory: its definition, its
+ * learned state and its live counters.
+ * The definition is a JSON document, parsed by the same function whether it comes from a
+ * client or from the store, so what was accepted once always loads again. The learned state
+ * sits behind a per-test mutex held only for in-memory work (microseconds): a decision never
+ * waits for the disk. Tests are reference-counted so a delete never frees one in use. */
+#ifndef SCOUT_EXPERIMENT_H
+#define SCOUT_EXPERIMENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "bandit/policy.h"
+#include "util/common.h"
+
+struct variant {
+    long id;              /* the integer id the client chose ("0", "1", ...) */
+    json_t *label;        /* string or integer, as the client sent it */
+    char *key;            /* the label as text: the key of per-label maps in responses */
+};
+
+struct experiment {
+    char id[SCOUT_ID_LEN + 1];
+    char *name;
+    double created_at;
+    int nvariants;
+    struct variant *variants;   /* sorted by id */
+    json_t *definition;         /* the stored definition document */
+    json_t *features;           /* allow-list of context keys (array) or NULL */
+    int min_updates;            /* -1: follow the global min_update_requests setting */
+    enum policy_kind kind;
+
+    pthread_mutex_t lock;       /* guards policy, probs, last_update_at */
+    struct policy policy;
+    double *probs;              /* cached choice probabilities, nvariants entries */
+    uint64_t probs_version;     /* policy.version the cache was computed for (+1 offset) */
+    int probs_warmup;
+    double probs_time;
+    double last_update_at;      /* 0 = never */
+
+    _Atomic int rollout;        /* index of the globally rolled-out variant, -1 = none */
+    _Atomic uint64_t predictions;
+    _Atomic uint64_t *arm_predictions;
+    _Atomic int64_t last_prediction_ms;  /* 0 = never */
+    _Atomic int refs;
+};
+
+/* A decision as experiment_decide made it. */
+struct decision {
+    int arm;
+    double propensity;
+    int explored;
+    int rollout;          /* 1 when a global rollout overrode the policy */
+};
+
+/* Builds a test from a definition document (what create_model received, or what the store
+ * kept). On a bad definition returns SCOUT_EINVAL, writes a sentence to err and sets *status
+ * to 422 (wrong shape) or 400 (invalid value). Borrows def. The result has one reference. */
+int experiment_from_definition(const json_t *def, const char *id, double created_at,
+                               struct experiment **out, int *status, char *err, size_t errlen);
+
+void experiment_ref(struct experiment *e);
+void experiment_unref(struct experiment *e);
+
+/* Index of the variant a client names: an integer is matched as an id, then as an integer
+ * label; a string as a label, then as a decimal id. -1 when none matches. */
+int experiment_find_variant(const struct experiment *e, const json_t *ref);
+
+/* Index of the variant with this id, or -1. */
+int experiment_index_of_id(const struct experiment *e, long id);
+
+/* Decides for one request; min_updates_default is the global warm-up length. */
+struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default);
+
+/* Folds one acknowledged reward into the learned state (called in commit order). */
+void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts);
+
+/* Adds a decision to the live counters. */
+void experiment_count_decision(struct experiment *e, int arm, double ts);
+
+/* Copies the learned state under the lock: the caller frees with policy_free. */
+int experiment_snapshot(struct experiment *e, struct policy *out, double *last_update_at);
+
+/* Current choice probabilities (copied into probs[nvariants]). */
+void experiment_probabilities(struct experiment *e, int min_updates_default, double *probs);
+
+/* Whether the test is still drawing uniformly. */
+int experiment_in_warmup(struct experiment *e, int min_updates_default);
+
+#endif

@@ -1,0 +1,59 @@
+/* http.c — response builders and body parsing shared by every handler. */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void http_json(struct http_resp *r, int status, json_t *body) {
+    json_decref(r->json);
+    free(r->body);
+    r->body = NULL;
+    r->status = status;
+    r->json = body;
+}
+
+void http_error(struct http_resp *r, int status, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Messages may quote client input: keep only what is valid UTF-8 for the JSON string. */
+    json_t *detail = json_string(msg);
+    if (!detail) detail = json_string("invalid request");
+    http_json(r, status, json_pack("{s:o}", "detail", detail));
+}
+
+void http_raw(struct http_resp *r, int status, const char *content_type, const char *body, size_t len) {
+    json_decref(r->json);
+    r->json = NULL;
+    free(r->body);
+    r->body = malloc(len ? len : 1);
+    if (r->body) memcpy(r->body, body, len);
+    r->body_len = r->body ? len : 0;
+    r->status = status;
+    r->content_type = content_type;
+}
+
+int http_parse_body(const struct http_req *req, struct http_resp *r, json_t **out) {
+    json_error_t jerr;
+    json_t *v;
+    if (req->body_len == 0) {
+        http_error(r, 400, "the request body must be JSON");
+        return 0;
+    }
+    v = json_loadb(req->body, req->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!v) {
+        http_error(r, 400, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+const char *http_header(const struct http_req *req, const char *name) {
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}

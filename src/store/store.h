@@ -1,0 +1,111 @@
+/* store.h — where Scout keeps what must outlive the process: tests, reward events, decision
+ * records (with an expiry), settings.
+ * Writes go through one writer thread that batches everything queued into one transaction
+ * (group commit). Rewards and definitions wait for their commit — "acknowledged" means
+ * committed —; decision records do not wait (a decision must never block on the disk) and are
+ * committed within a few milliseconds. Callbacks given with rewards run on the writer thread,
+ * in commit order, so the in-memory state folds events in exactly the order a restart replays
+ * them. */
+#ifndef SCOUT_STORE_H
+#define SCOUT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/common.h"
+
+struct store;
+
+/* A decision record: request_id -> (test, context, variant, propensity). */
+struct store_decision {
+    char test_id[SCOUT_ID_LEN + 1];
+    char request_id[SCOUT_MAX_REQUEST_ID + 1];
+    long variant_id;
+    double propensity;
+    int explored;
+    char *context;        /* JSON text or NULL; owned by the record */
+    double created, expires;
+};
+
+/* One reward event of an update_model request. */
+struct store_reward {
+    long variant_id;      /* -1: take the variant of the decision named by request_id */
+    double reward;
+    const char *request_id;   /* borrowed; NULL when the client sent none */
+    char *context;        /* JSON text or NULL; owned by the caller. When NULL and the
+                             decision is found, the store fills in the decision's context. */
+    /* Set by the store: */
+    int found;            /* request_id named a live decision of this test */
+    int applied;          /* the event was stored (it had or found a variant) */
+    double ts;
+};
+
+/* Runs on the writer thread after the rewards committed, with the events that were stored. */
+typedef void (*store_commit_fn)(void *arg, const struct store_reward *ev, int n);
+
+struct store_test_row {
+    const char *id;
+    const char *definition;   /* JSON text */
+    double created;
+    long rollout_variant;     /* -1: none */
+    uint64_t predictions;
+    double last_prediction;   /* 0: never */
+};
+
+/* Opens (creating if needed) the store in dir. sync_full: fsync every commit. */
+int store_open(struct store **out, const char *dir, bool sync_full);
+
+/* Starts the writer thread; call after loading. */
+int store_start(struct store *s);
+
+/* Commits everything queued, stops the writer, closes the database. */
+void store_close(struct store *s);
+
+/* Loading at start-up (before store_start), in a stable order. A callback returning
+ * non-zero stops the walk and the function returns SCOUT_ERR. */
+int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud);
+int store_load_arm_predictions(struct store *s,
+                               int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud);
+int store_load_rewards(struct store *s,
+                       int (*cb)(void *ud, const char *test_id, long variant_id, double reward,
+                                 const char *context, double ts),
+                       void *ud);
+
+/* Settings: small JSON documents by key. *out is malloc'd (caller frees) or NULL if unset. */
+int store_get_setting(struct store *s, const char *key, char **out);
+int store_put_setting(struct store *s, const char *key, const char *json);
+
+int store_put_test(struct store *s, const char *id, const char *definition, double created);
+int store_delete_test(struct store *s, const char *id);          /* SCOUT_ENOTFOUND if none */
+int store_set_rollout(struct store *s, const char *id, long variant_id);  /* -1 clears */
+
+/* Queues a decision record; the store takes ownership of d (malloc'd) and its context. */
+void store_put_decision(struct store *s, struct store_decision *d);
+
+/* Stores the events durably in one transaction (all or nothing), resolving request ids, and
+ * calls on_commit after the commit. SCOUT_ENOTFOUND when the test is gone. */
+int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
+                         store_commit_fn on_commit, void *arg);
+
+/* Waits until everything queued before the call is committed. */
+int store_flush(struct store *s);
+
+/* Live (unexpired) decision records. */
+int store_count_decisions(struct store *s, double now, long *out);
+
+/* Decisions of a test created at or after `since`, newest first, at most `limit`. */
+int store_scan_decisions(struct store *s, const char *test_id, double since, int limit,
+                         void (*cb)(void *ud, double created, long variant_id, int explored,
+                                    const char *context),
+                         void *ud);
+
+/* Decision counts of a test since `since`, grouped by time bucket (index from `since`, of
+ * `granularity` seconds) and variant; explored is how many of them explored. */
+int store_decision_counts(struct store *s, const char *test_id, double since, double granularity,
+                          void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
+                          void *ud);
+
+/* SCOUT_OK when the database answers. */
+int store_ping(struct store *s);
+
+#endif

@@ -1,0 +1,658 @@
+/* store_sqlite.c — the embedded store: tests, reward events, decision records and settings in
+ * one SQLite database (WAL) in the data directory.
+ * Rewards are appended, never updated. One writer thread owns the write connection: callers
+ * push operations onto a lock-free stack, the writer takes them all at once, runs them in one
+ * transaction and commits (group commit: one WAL write — one fsync with SCOUT_SYNC=full — for
+ * many requests), then wakes the callers that wait. With synchronous=NORMAL (the default) a
+ * commit survives a crash or SIGKILL of scoutd; with FULL it also survives power loss.
+ * Reads (analytics, health) use a second connection, which WAL lets run beside the writer.
+ * Expired decision records are purged by the writer in slices of PURGE_SLICE rows. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <sqlite3.h>
+
+#include "obs/log.h"
+#include "util/util.h"
+
+#define SCHEMA_VERSION 1
+#define PURGE_SLICE 1000          /* rows per purge step: bounded work between batches */
+#define PURGE_INTERVAL 1.0        /* seconds between purge steps when nothing is left over */
+
+static const char *SCHEMA =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tests("
+    "  id TEXT PRIMARY KEY, definition TEXT NOT NULL, created REAL NOT NULL,"
+    "  rollout INTEGER NOT NULL DEFAULT -1, predictions INTEGER NOT NULL DEFAULT 0,"
+    "  last_prediction REAL NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS arm_predictions("
+    "  test_id TEXT NOT NULL, variant INTEGER NOT NULL, predictions INTEGER NOT NULL,"
+    "  PRIMARY KEY(test_id, variant)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rewards("
+    "  seq INTEGER PRIMARY KEY, test_id TEXT NOT NULL, variant INTEGER NOT NULL,"
+    "  reward REAL NOT NULL, request_id TEXT, context TEXT, ts REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rewards_by_test ON rewards(test_id, seq);"
+    "CREATE TABLE IF NOT EXISTS decisions("
+    "  test_id TEXT NOT NULL, request_id TEXT NOT NULL, variant INTEGER NOT NULL,"
+    "  propensity REAL NOT NULL, explored INTEGER NOT NULL, context TEXT,"
+    "  created REAL NOT NULL, expires REAL NOT NULL, UNIQUE(test_id, request_id));"
+    "CREATE INDEX IF NOT EXISTS decisions_by_expiry ON decisions(expires);"
+    "CREATE INDEX IF NOT EXISTS decisions_by_test ON decisions(test_id, created);"
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+enum op_kind { OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH };
+
+/* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
+ * by the writer. */
+struct op {
+    enum op_kind kind;
+    struct op *next;
+    int status;
+    int wait;                 /* the caller sleeps on `done` */
+    sem_t done;
+    const char *test_id;
+    union {
+        struct store_decision *decision;
+        struct {
+            struct store_reward *ev;
+            int n;
+            store_commit_fn on_commit;
+            void *arg;
+        } rewards;
+        struct {
+            const char *definition;
+            double created;
+        } put;
+        long rollout;
+        struct {
+            const char *key, *value;
+        } setting;
+    } u;
+};
+
+enum stmt_id {
+    ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
+    ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_COUNT
+};
+
+static const char *STMT_SQL[ST_COUNT] = {
+    [ST_INSERT_DECISION] = "INSERT OR REPLACE INTO decisions(test_id, request_id, variant, propensity,"
+                           " explored, context, created, expires) VALUES(?,?,?,?,?,?,?,?)",
+    [ST_FIND_DECISION] = "SELECT variant, context FROM decisions WHERE test_id=? AND request_id=? AND expires>=?",
+    [ST_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id=?",
+    [ST_INSERT_REWARD] = "INSERT INTO rewards(test_id, variant, reward, request_id, context, ts) VALUES(?,?,?,?,?,?)",
+    [ST_COUNT_PREDICTIONS] = "UPDATE tests SET predictions=predictions+?, last_prediction=max(last_prediction, ?) WHERE id=?",
+    [ST_ARM_PREDICTIONS] = "INSERT INTO arm_predictions(test_id, variant, predictions) VALUES(?,?,?)"
+                           " ON CONFLICT(test_id, variant) DO UPDATE SET predictions=predictions+excluded.predictions",
+    [ST_PUT_TEST] = "INSERT INTO tests(id, definition, created) VALUES(?,?,?)",
+    [ST_ROLLOUT] = "UPDATE tests SET rollout=? WHERE id=?",
+    [ST_SETTING] = "INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+    [ST_PURGE] = "DELETE FROM decisions WHERE rowid IN (SELECT rowid FROM decisions WHERE expires<? LIMIT ?)",
+};
+
+struct store {
+    sqlite3 *wdb;                 /* writer's connection (used by the loader before start) */
+    sqlite3 *rdb;                 /* readers' connection */
+    pthread_mutex_t rlock;        /* serialises use of rdb */
+    sqlite3_stmt *st[ST_COUNT];
+    _Atomic(struct op *) head;    /* lock-free stack of queued ops (newest first) */
+    sem_t wake;
+    _Atomic int stopping;
+    int started;
+    pthread_t writer;
+    double last_purge;
+    int purge_backlog;
+};
+
+/* Per-batch aggregation of decision counts, so a batch of N decisions costs N inserts and
+ * only one counter update per (test, variant). */
+struct tally {
+    const char *test_id;
+    long variant;
+    int64_t n;
+    double last;
+};
+
+static int exec_sql(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_msg(LOG_ERROR, "store: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return SCOUT_ESTORE;
+    }
+    return SCOUT_OK;
+}
+
+static int open_db(const char *path, sqlite3 **db, bool sync_full) {
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        log_msg(LOG_ERROR, "store: cannot open %s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
+        return SCOUT_ESTORE;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    if (exec_sql(*db, "PRAGMA journal_mode=WAL") != SCOUT_OK) return SCOUT_ESTORE;
+    return exec_sql(*db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}
+
+int store_open(struct store **out, const char *dir, bool sync_full) {
+    char path[4096];
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) return SCOUT_ENOMEM;
+    pthread_mutex_init(&s->rlock, NULL);
+    sem_init(&s->wake, 0, 0);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_msg(LOG_ERROR, "store: cannot create data directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/scout.db", dir);
+    if (open_db(path, &s->wdb, sync_full) != SCOUT_OK) goto fail;
+    if (exec_sql(s->wdb, SCHEMA) != SCOUT_OK) goto fail;
+    if (exec_sql(s->wdb, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')") != SCOUT_OK) goto fail;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->wdb, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+            log_msg(LOG_ERROR, "store: %s", sqlite3_errmsg(s->wdb));
+            goto fail;
+        }
+    }
+    if (open_db(path, &s->rdb, sync_full) != SCOUT_OK) goto fail;
+    s->last_purge = util_monotonic();
+    *out = s;
+    return SCOUT_OK;
+fail:
+    store_close(s);
+    return SCOUT_ESTORE;
+}
+
+/* ---- the writer ---------------------------------------------------------------------- */
+
+static void push_op(struct store *s, struct op *op) {
+    struct op *old = atomic_load(&s->head);
+    do {
+        op->next = old;
+    } while (!atomic_compare_exchange_weak(&s->head, &old, op));
+    if (!old) sem_post(&s->wake);   /* the stack was empty: the writer may be asleep */
+}
+
+/* Queues op and, for a waiting op, sleeps until the writer committed it. */
+static int submit(struct store *s, struct op *op) {
+    int rc;
+    if (!s->started || atomic_load(&s->stopping)) return SCOUT_ECLOSED;
+    op->wait = 1;
+    sem_init(&op->done, 0, 0);
+    push_op(s, op);
+    while (sem_wait(&op->done) != 0 && errno == EINTR) {
+    }
+    rc = op->status;
+    sem_destroy(&op->done);
+    return rc;
+}
+
+static int step_done(sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SCOUT_OK : SCOUT_ESTORE;
+}
+
+static void tally_add(struct tally **t, size_t *n, size_t *cap, const char *test_id, long variant, double ts) {
+    for (size_t i = 0; i < *n; i++) {
+        if ((*t)[i].variant == variant && !strcmp((*t)[i].test_id, test_id)) {
+            (*t)[i].n++;
+            if (ts > (*t)[i].last) (*t)[i].last = ts;
+            return;
+        }
+    }
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct tally *g = realloc(*t, nc * sizeof *g);
+        if (!g) return;   /* the counter misses a few decisions; the records are still stored */
+        *t = g;
+        *cap = nc;
+    }
+    (*t)[(*n)++] = (struct tally){test_id, variant, 1, ts};
+}
+
+static int do_decision(struct store *s, struct store_decision *d) {
+    sqlite3_stmt *st = s->st[ST_INSERT_DECISION];
+    sqlite3_bind_text(st, 1, d->test_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->variant_id);
+    sqlite3_bind_double(st, 4, d->propensity);
+    sqlite3_bind_int(st, 5, d->explored);
+    if (d->context) sqlite3_bind_text(st, 6, d->context, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 7, d->created);
+    sqlite3_bind_double(st, 8, d->expires);
+    return step_done(st);
+}
+
+static int test_exists(struct store *s, const char *id) {
+    sqlite3_stmt *st = s->st[ST_TEST_EXISTS];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW;
+}
+
+/* Resolves request ids and inserts the events of one update request, all or nothing. */
+static int do_rewards(struct store *s, struct op *op) {
+    struct store_reward *ev = op->u.rewards.ev;
+    double now = util_now();
+    if (!test_exists(s, op->test_id)) return SCOUT_ENOTFOUND;
+    if (exec_sql(s->wdb, "SAVEPOINT rewards") != SCOUT_OK) return SCOUT_ESTORE;
+    for (int i = 0; i < op->u.rewards.n; i++) {
+        struct store_reward *r = &ev[i];
+        r->ts = now;
+        if (r->request_id) {
+            sqlite3_stmt *st = s->st[ST_FIND_DECISION];
+            sqlite3_bind_text(st, 1, op->test_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, r->request_id, -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 3, now);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                r->found = 1;
+                if (r->variant_id < 0) r->variant_id = (long)sqlite3_column_int64(st, 0);
+                if (!r->context && sqlite3_column_type(st, 1) == SQLITE_TEXT)
+                    r->context = strdup((const char *)sqlite3_column_text(st, 1));
+            }
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+        }
+        if (r->variant_id < 0) continue;
+        sqlite3_stmt *st = s->st[ST_INSERT_REWARD];
+        sqlite3_bind_text(st, 1, op->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->variant_id);
+        sqlite3_bind_double(st, 3, r->reward);
+        if (r->request_id) sqlite3_bind_text(st, 4, r->request_id, -1, SQLITE_STATIC);
+        if (r->context) sqlite3_bind_text(st, 5, r->context, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, now);
+        if (step_done(st) != SCOUT_OK) {
+            exec_sql(s->wdb, "ROLLBACK TO rewards");
+            exec_sql(s->wdb, "RELEASE rewards");
+            for (int j = 0; j < op->u.rewards.n; j++) ev[j].applied = 0;
+            return SCOUT_ESTORE;
+        }
+        r->applied = 1;
+    }
+    return exec_sql(s->wdb, "RELEASE rewards");
+}
+
+static int do_delete(struct store *s, const char *id) {
+    static const char *sql[] = {"DELETE FROM rewards WHERE test_id=?", "DELETE FROM decisions WHERE test_id=?",
+                                "DELETE FROM arm_predictions WHERE test_id=?", "DELETE FROM tests WHERE id=?"};
+    int rc = SCOUT_OK;
+    if (!test_exists(s, id)) return SCOUT_ENOTFOUND;
+    for (size_t i = 0; i < sizeof sql / sizeof *sql && rc == SCOUT_OK; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->wdb, sql[i], -1, &st, NULL) != SQLITE_OK) return SCOUT_ESTORE;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, size_t *ct) {
+    sqlite3_stmt *st;
+    switch (op->kind) {
+    case OP_DECISION: {
+        struct store_decision *d = op->u.decision;
+        int rc = do_decision(s, d);
+        if (rc == SCOUT_OK) tally_add(t, nt, ct, d->test_id, d->variant_id, d->created);
+        return rc;
+    }
+    case OP_REWARDS:
+        return do_rewards(s, op);
+    case OP_PUT_TEST:
+        st = s->st[ST_PUT_TEST];
+        sqlite3_bind_text(st, 1, op->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->u.put.definition, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, op->u.put.created);
+        return step_done(st);
+    case OP_DELETE_TEST:
+        return do_delete(s, op->test_id);
+    case OP_ROLLOUT:
+        if (!test_exists(s, op->test_id)) return SCOUT_ENOTFOUND;
+        st = s->st[ST_ROLLOUT];
+        sqlite3_bind_int64(st, 1, op->u.rollout);
+        sqlite3_bind_text(st, 2, op->test_id, -1, SQLITE_STATIC);
+        return step_done(st);
+    case OP_SETTING:
+        st = s->st[ST_SETTING];
+        sqlite3_bind_text(st, 1, op->u.setting.key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->u.setting.value, -1, SQLITE_STATIC);
+        return step_done(st);
+    case OP_FLUSH:
+        return SCOUT_OK;
+    }
+    return SCOUT_ERR;
+}
+
+static int write_tallies(struct store *s, struct tally *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = s->st[ST_ARM_PREDICTIONS];
+        sqlite3_bind_text(st, 1, t[i].test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, t[i].variant);
+        sqlite3_bind_int64(st, 3, t[i].n);
+        if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
+        st = s->st[ST_COUNT_PREDICTIONS];
+        sqlite3_bind_int64(st, 1, t[i].n);
+        sqlite3_bind_double(st, 2, t[i].last);
+        sqlite3_bind_text(st, 3, t[i].test_id, -1, SQLITE_STATIC);
+        if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
+    }
+    return SCOUT_OK;
+}
+
+static void run_batch(struct store *s, struct op *ops) {
+    struct tally *t = NULL;
+    size_t nt = 0, ct = 0;
+    int commit_rc = exec_sql(s->wdb, "BEGIN IMMEDIATE");
+    for (struct op *op = ops; op; op = op->next) {
+        op->status = commit_rc == SCOUT_OK ? do_op(s, op, &t, &nt, &ct) : commit_rc;
+        if (op->kind == OP_DECISION && op->status != SCOUT_OK)
+            log_msg(LOG_ERROR, "store: a decision record was not stored: %s", sqlite3_errmsg(s->wdb));
+    }
+    if (commit_rc == SCOUT_OK && write_tallies(s, t, nt) != SCOUT_OK)
+        log_msg(LOG_ERROR, "store: decision counters not updated: %s", sqlite3_errmsg(s->wdb));
+    if (commit_rc == SCOUT_OK) commit_rc = exec_sql(s->wdb, "COMMIT");
+    if (commit_rc != SCOUT_OK) {
+        exec_sql(s->wdb, "ROLLBACK");
+        log_msg(LOG_ERROR, "store: a batch failed to commit; its requests get an error");
+    }
+    free(t);
+    for (struct op *op = ops, *next; op; op = next) {
+        next = op->next;   /* a woken caller may free its op at once */
+        if (commit_rc != SCOUT_OK) op->status = SCOUT_ESTORE;
+        if (op->kind == OP_REWARDS && op->status == SCOUT_OK && op->u.rewards.on_commit) {
+            struct store_reward *ev = op->u.rewards.ev;
+            op->u.rewards.on_commit(op->u.rewards.arg, ev, op->u.rewards.n);
+        }
+        if (op->wait) {
+            sem_post(&op->done);
+        } else if (op->kind == OP_DECISION) {
+            free(op->u.decision->context);
+            free(op->u.decision);
+            free(op);
+        }
+    }
+}
+
+/* One bounded purge step of expired decision records. */
+static void purge_step(struct store *s) {
+    sqlite3_stmt *st = s->st[ST_PURGE];
+    sqlite3_bind_double(st, 1, util_now());
+    sqlite3_bind_int(st, 2, PURGE_SLICE);
+    if (step_done(st) != SCOUT_OK) {
+        log_msg(LOG_ERROR, "store: purge failed: %s", sqlite3_errmsg(s->wdb));
+        return;
+    }
+    s->purge_backlog = sqlite3_changes(s->wdb) == PURGE_SLICE;
+    s->last_purge = util_monotonic();
+}
+
+static void *writer_main(void *arg) {
+    struct store *s = arg;
+    for (;;) {
+        struct op *ops = atomic_exchange(&s->head, NULL), *rev = NULL;
+        if (!ops) {
+            if (atomic_load(&s->stopping)) break;
+            if (s->purge_backlog || util_monotonic() - s->last_purge >= PURGE_INTERVAL) {
+                purge_step(s);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            sem_timedwait(&s->wake, &ts);
+            continue;
+        }
+        while (ops) {   /* the stack is newest-first: reverse to commit in arrival order */
+            struct op *next = ops->next;
+            ops->next = rev;
+            rev = ops;
+            ops = next;
+        }
+        run_batch(s, rev);
+        if (util_monotonic() - s->last_purge >= PURGE_INTERVAL) purge_step(s);
+    }
+    return NULL;
+}
+
+int store_start(struct store *s) {
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) return SCOUT_ERR;
+    s->started = 1;
+    return SCOUT_OK;
+}
+
+void store_close(struct store *s) {
+    if (!s) return;
+    if (s->started) {
+        atomic_store(&s->stopping, 1);
+        sem_post(&s->wake);
+        pthread_join(s->writer, NULL);
+    }
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    if (s->wdb) sqlite3_close(s->wdb);
+    if (s->rdb) sqlite3_close(s->rdb);
+    pthread_mutex_destroy(&s->rlock);
+    sem_destroy(&s->wake);
+    free(s);
+}
+
+/* ---- public writes ----------------------------------------------------------------- */
+
+int store_put_setting(struct store *s, const char *key, const char *json) {
+    struct op op = {.kind = OP_SETTING, .u.setting = {key, json}};
+    return submit(s, &op);
+}
+
+int store_put_test(struct store *s, const char *id, const char *definition, double created) {
+    struct op op = {.kind = OP_PUT_TEST, .test_id = id, .u.put = {definition, created}};
+    return submit(s, &op);
+}
+
+int store_delete_test(struct store *s, const char *id) {
+    struct op op = {.kind = OP_DELETE_TEST, .test_id = id};
+    return submit(s, &op);
+}
+
+int store_set_rollout(struct store *s, const char *id, long variant_id) {
+    struct op op = {.kind = OP_ROLLOUT, .test_id = id, .u.rollout = variant_id};
+    return submit(s, &op);
+}
+
+int store_flush(struct store *s) {
+    struct op op = {.kind = OP_FLUSH};
+    return submit(s, &op);
+}
+
+void store_put_decision(struct store *s, struct store_decision *d) {
+    struct op *op;
+    if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
+        free(d->context);
+        free(d);
+        return;
+    }
+    op->kind = OP_DECISION;
+    op->test_id = d->test_id;
+    op->u.decision = d;
+    push_op(s, op);
+}
+
+int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
+                         store_commit_fn on_commit, void *arg) {
+    struct op op = {.kind = OP_REWARDS, .test_id = test_id, .u.rewards = {ev, n, on_commit, arg}};
+    return submit(s, &op);
+}
+
+/* ---- reads ------------------------------------------------------------------------- */
+
+/* Runs a query on the loader connection (before start) and hands each row to cb. */
+static int each_row(sqlite3 *db, const char *sql, int (*row)(void *ud, sqlite3_stmt *st), void *ud) {
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_msg(LOG_ERROR, "store: %s", sqlite3_errmsg(db));
+        return SCOUT_ESTORE;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row(ud, st) != 0) {
+            sqlite3_finalize(st);
+            return SCOUT_ERR;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+}
+
+struct load_ctx {
+    void *cb;
+    void *ud;
+};
+
+static int test_row(void *ud, sqlite3_stmt *st) {
+    struct load_ctx *l = ud;
+    struct store_test_row r = {
+        .id = (const char *)sqlite3_column_text(st, 0),
+        .definition = (const char *)sqlite3_column_text(st, 1),
+        .created = sqlite3_column_double(st, 2),
+        .rollout_variant = (long)sqlite3_column_int64(st, 3),
+        .predictions = (uint64_t)sqlite3_column_int64(st, 4),
+        .last_prediction = sqlite3_column_double(st, 5),
+    };
+    return ((int (*)(void *, const struct store_test_row *))l->cb)(l->ud, &r);
+}
+
+int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
+    struct load_ctx l = {(void *)cb, ud};
+    return each_row(s->wdb, "SELECT id, definition, created, rollout, predictions, last_prediction"
+                            " FROM tests ORDER BY created, id", test_row, &l);
+}
+
+static int arm_row(void *ud, sqlite3_stmt *st) {
+    struct load_ctx *l = ud;
+    return ((int (*)(void *, const char *, long, uint64_t))l->cb)(
+        l->ud, (const char *)sqlite3_column_text(st, 0), (long)sqlite3_column_int64(st, 1),
+        (uint64_t)sqlite3_column_int64(st, 2));
+}
+
+int store_load_arm_predictions(struct store *s,
+                               int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud) {
+    struct load_ctx l = {(void *)cb, ud};
+    return each_row(s->wdb, "SELECT test_id, variant, predictions FROM arm_predictions", arm_row, &l);
+}
+
+static int reward_row(void *ud, sqlite3_stmt *st) {
+    struct load_ctx *l = ud;
+    return ((int (*)(void *, const char *, long, double, const char *, double))l->cb)(
+        l->ud, (const char *)sqlite3_column_text(st, 0), (long)sqlite3_column_int64(st, 1),
+        sqlite3_column_double(st, 2), (const char *)sqlite3_column_text(st, 3), sqlite3_column_double(st, 4));
+}
+
+int store_load_rewards(struct store *s,
+                       int (*cb)(void *ud, const char *test_id, long variant_id, double reward,
+                                 const char *context, double ts),
+                       void *ud) {
+    struct load_ctx l = {(void *)cb, ud};
+    /* Replayed in commit order: the fold then equals the state before the restart exactly. */
+    return each_row(s->wdb, "SELECT test_id, variant, reward, context, ts FROM rewards ORDER BY seq", reward_row, &l);
+}
+
+int store_get_setting(struct store *s, const char *key, char **out) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE;
+    *out = NULL;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT value FROM settings WHERE key=?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            *out = strdup((const char *)sqlite3_column_text(st, 0));
+            rc = *out ? SCOUT_OK : SCOUT_ENOMEM;
+        } else if (step == SQLITE_DONE) {
+            rc = SCOUT_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_count_decisions(struct store *s, double now, long *out) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT count(*) FROM decisions WHERE expires>=?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_double(st, 1, now);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *out = (long)sqlite3_column_int64(st, 0);
+            rc = SCOUT_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_scan_decisions(struct store *s, const char *test_id, double since, int limit,
+                         void (*cb)(void *ud, double created, long variant_id, int explored, const char *context),
+                         void *ud) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE, step;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT created, variant, explored, context FROM decisions"
+                                   " WHERE test_id=? AND created>=? ORDER BY created DESC LIMIT ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, since);
+        sqlite3_bind_int(st, 3, limit);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            cb(ud, sqlite3_column_double(st, 0), (long)sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
+               (const char *)sqlite3_column_text(st, 3));
+        rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_decision_counts(struct store *s, const char *test_id, double since, double granularity,
+                          void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
+                          void *ud) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE, step;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT CAST((created-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(explored)"
+                                   " FROM decisions WHERE test_id=?3 AND created>=?1 GROUP BY b, variant",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_double(st, 1, since);
+        sqlite3_bind_double(st, 2, granularity);
+        sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
+               (long)sqlite3_column_int64(st, 2), (long)sqlite3_column_int64(st, 3));
+        rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_ping(struct store *s) {
+    int rc;
+    pthread_mutex_lock(&s->rlock);
+    rc = exec_sql(s->rdb, "SELECT 1");
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* util.h — small helpers with no better home: wall-clock time, ISO-8601 formatting, UUIDv4.
+ * Time comes through one function so tests and the store agree on what "now" means. */
+#ifndef SCOUT_UTIL_H
+#define SCOUT_UTIL_H
+
+#include <stddef.h>
+#include "util/common.h"
+
+/* Seconds since the Unix epoch, with sub-second precision. */
+double util_now(void);
+
+/* Monotonic seconds, for timeouts and intervals. */
+double util_monotonic(void);
+
+/* Formats t (epoch seconds) as "2026-11-24T21:34:41.123Z" into buf (at least 32 bytes). */
+void util_iso8601(double t, char *buf, size_t len);
+
+/* Writes a random UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") and a NUL into out. */
+void util_uuid4(char out[SCOUT_ID_LEN + 1]);
+
+/* True when s is a canonical decimal integer in [0, max] ("0", "17"; not "-1", "01", "1.5");
+ * the value goes to *out. */
+int util_parse_index(const char *s, long max, long *out);
+
+#endif

@@ -2,9 +2,10 @@
 # pkg-config for every library, sanitizer builds as a variant of the same rules.
 
 CC       ?= gcc
+SHELL    := /bin/bash
 PKGS     := libmicrohttpd jansson sqlite3 libsodium
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+OPT      ?= -O2 -g
+CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -pthread -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 PYTHON   := /usr/bin/python3
@@ -19,7 +20,7 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration asan bench fuzz clean
+.PHONY: all run test unit integration asan bench fuzz fuzz-run clean
 
 all: $(BUILD)/scoutd
 
@@ -47,12 +48,29 @@ integration: $(BUILD)/scoutd
 
 # The whole suite again with ASan+UBSan: same rules, another build directory.
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN)" unit integration
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" unit integration
 
-test: unit integration asan
+# Fuzz targets (libFuzzer, clang) for every parser of untrusted input; `make test` runs each
+# for FUZZ_SECONDS, `make fuzz FUZZ_SECONDS=600` for longer. The corpus grows in $(BUILD)/corpus.
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 5
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" fuzz-run
+
+fuzz-run: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus/$$t; echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$t fuzz/corpus/$${t#fuzz_} 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY|ERROR)' ; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+test: unit integration asan fuzz
 
 bench: $(BUILD)/scoutd
 	bench/run.sh $(BUILD)/scoutd
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -113,7 +113,7 @@ static void apply_committed(void *arg, const struct store_reward *ev, int n) {
 /* Validates one update into ev; 0 after answering the error. */
 static int read_update(struct experiment *e, const json_t *u, size_t idx, struct store_reward *ev,
                        struct http_resp *resp) {
-    json_t *ref, *reward, *ctx = NULL;
+    json_t *ref, *reward, *used, *ctx = NULL;
     char err[256];
     int arm;
     if (!json_is_object(u)) {
@@ -146,8 +146,12 @@ static int read_update(struct experiment *e, const json_t *u, size_t idx, struct
     }
     ev->reward = json_number_value(reward);
     if (!read_request_id(u, &ev->request_id, resp)) return 0;
+    /* The original's flag: true (or absent) joins the context stored with the decision, false
+     * does not. Some clients send the context itself under that name: it is taken as context. */
+    used = json_object_get(u, "context_used_for_prediction");
+    ev->skip_stored_context = json_is_false(used);
     if (context_merge(&ctx, json_object_get(u, "context"), NULL, err, sizeof err) != SCOUT_OK ||
-        context_merge(&ctx, json_object_get(u, "context_used_for_prediction"), NULL, err, sizeof err) != SCOUT_OK ||
+        (json_is_object(used) && context_merge(&ctx, used, NULL, err, sizeof err) != SCOUT_OK) ||
         context_merge(&ctx, u, "feature_", err, sizeof err) != SCOUT_OK) {
         json_decref(ctx);
         http_error(resp, 400, "updates[%zu]: %s", idx, err);

@@ -242,6 +242,7 @@ static json_t *feature_data(struct app *app, struct experiment *e) {
 static json_t *performance_summary(struct app *app, struct experiment *e, const double *probs) {
     struct policy p;
     struct arm_summary *sum;
+    char idkey[24];
     long total;
     json_t *shares = api_recent_shares(app, e, &total), *out = json_object();
     if (experiment_snapshot(e, &p, NULL) != SCOUT_OK) {
@@ -263,9 +264,12 @@ static json_t *performance_summary(struct app *app, struct experiment *e, const 
         json_object_set_new(v, "ci_low", json_real(sum[i].ci_low));
         json_object_set_new(v, "ci_high", json_real(sum[i].ci_high));
         json_object_set_new(v, "probability_best", json_real(sum[i].prob_best));
-        json_object_set_new(v, "current_prediction_ratio", json_real(probs[i]));
-        json_object_set_new(v, "recent_traffic_share", json_incref(json_object_get(shares, e->variants[i].key)));
-        json_object_set_new(out, e->variants[i].key, v);
+        /* The documented meaning: the share of recent decisions. What the policy would do now
+         * is policy_probability. */
+        json_object_set_new(v, "current_prediction_ratio", json_incref(json_object_get(shares, e->variants[i].key)));
+        json_object_set_new(v, "policy_probability", json_real(probs[i]));
+        snprintf(idkey, sizeof idkey, "%ld", e->variants[i].id);
+        json_object_set_new(out, idkey, v);   /* keyed by variant id, as the original documents */
     }
     free(sum);
     policy_free(&p);
@@ -307,8 +311,8 @@ void api_rollout(struct app *app, const struct http_req *req, struct http_resp *
     if (!http_parse_body(req, resp, &body)) goto done;
     ref = json_is_object(body) ? json_object_get(body, "variant") : NULL;
     if (!ref) ref = json_is_object(body) ? json_object_get(body, "variant_id") : NULL;
-    if (!ref) {
-        http_error(resp, 422, "field 'variant' is required");
+    if (!ref || (!json_is_string(ref) && !json_is_number(ref))) {
+        http_error(resp, 422, "field 'variant' must be a variant id or label");
         goto done;
     }
     if ((arm = experiment_find_variant(e, ref)) < 0) {

@@ -33,7 +33,9 @@ struct store_reward {
     double reward;
     const char *request_id;   /* borrowed; NULL when the client sent none */
     char *context;        /* JSON text or NULL; owned by the caller. When NULL and the
-                             decision is found, the store fills in the decision's context. */
+                             decision is found, the store fills in the decision's context
+                             unless skip_stored_context is set. */
+    int skip_stored_context;  /* the client said context_used_for_prediction: false */
     /* Set by the store: */
     int found;            /* request_id named a live decision of this test */
     int applied;          /* the event was stored (it had or found a variant) */

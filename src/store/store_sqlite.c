@@ -26,6 +26,11 @@
 #define SCHEMA_VERSION 1
 #define PURGE_SLICE 1000          /* rows per purge step: bounded work between batches */
 #define PURGE_INTERVAL 1.0        /* seconds between purge steps when nothing is left over */
+/* Decision records queued and not yet committed. Past this, a fetch waits for its record's
+ * commit: the queue (and scoutd's memory) stays bounded when decisions arrive faster than the
+ * disk takes them, at the price of latency only under that overload. */
+#define MAX_PENDING_DECISIONS 65536
+#define BATCH_MAX 2048            /* ops per transaction */
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -106,6 +111,7 @@ struct store {
     _Atomic(struct op *) head;    /* lock-free stack of queued ops (newest first) */
     sem_t wake;
     _Atomic int stopping;
+    _Atomic long pending_decisions;
     int started;
     pthread_t writer;
     double last_purge;
@@ -258,7 +264,7 @@ static int do_rewards(struct store *s, struct op *op) {
             if (sqlite3_step(st) == SQLITE_ROW) {
                 r->found = 1;
                 if (r->variant_id < 0) r->variant_id = (long)sqlite3_column_int64(st, 0);
-                if (!r->context && sqlite3_column_type(st, 1) == SQLITE_TEXT)
+                if (!r->context && !r->skip_stored_context && sqlite3_column_type(st, 1) == SQLITE_TEXT)
                     r->context = strdup((const char *)sqlite3_column_text(st, 1));
             }
             sqlite3_reset(st);
@@ -374,6 +380,7 @@ static void run_batch(struct store *s, struct op *ops) {
             struct store_reward *ev = op->u.rewards.ev;
             op->u.rewards.on_commit(op->u.rewards.arg, ev, op->u.rewards.n);
         }
+        if (op->kind == OP_DECISION) atomic_fetch_sub(&s->pending_decisions, 1);
         if (op->wait) {
             sem_post(&op->done);
         } else if (op->kind == OP_DECISION) {
@@ -423,7 +430,15 @@ static void *writer_main(void *arg) {
             rev = ops;
             ops = next;
         }
-        run_batch(s, rev);
+        /* Commit in transactions of at most BATCH_MAX ops, so that under overload the first
+         * requests of a huge backlog are answered without waiting for the last ones. */
+        while (rev) {
+            struct op *chunk = rev, *tail = rev;
+            for (int k = 1; k < BATCH_MAX && tail->next; k++) tail = tail->next;
+            rev = tail->next;
+            tail->next = NULL;
+            run_batch(s, chunk);
+        }
         if (util_monotonic() - s->last_purge >= PURGE_INTERVAL) purge_step(s);
     }
     return NULL;
@@ -479,15 +494,26 @@ int store_flush(struct store *s) {
 
 void store_put_decision(struct store *s, struct store_decision *d) {
     struct op *op;
-    if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
-        free(d->context);
-        free(d);
-        return;
+    if (!s->started || atomic_load(&s->stopping)) goto drop;
+    if (atomic_fetch_add(&s->pending_decisions, 1) >= MAX_PENDING_DECISIONS) {
+        struct op wait_op = {.kind = OP_DECISION, .test_id = d->test_id, .u.decision = d};
+        int rc = submit(s, &wait_op);
+        if (rc == SCOUT_ECLOSED) atomic_fetch_sub(&s->pending_decisions, 1);   /* never queued */
+        if (rc != SCOUT_OK) log_msg(LOG_ERROR, "store: a decision record was not stored");
+        goto drop;
+    }
+    if (!(op = calloc(1, sizeof *op))) {
+        atomic_fetch_sub(&s->pending_decisions, 1);
+        goto drop;
     }
     op->kind = OP_DECISION;
     op->test_id = d->test_id;
     op->u.decision = d;
     push_op(s, op);
+    return;
+drop:
+    free(d->context);
+    free(d);
 }
 
 int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,

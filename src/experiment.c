@@ -78,7 +78,8 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     if ((policy = json_object_get(def, "policy")) && !json_is_null(policy)) {
         if (!json_is_string(policy)) BAD(422, "field 'policy' must be a string");
         if (!policy_parse_kind(json_string_value(policy), &kind))
-            BAD(400, "unknown policy '%.32s' (available: auto, thompson, egreedy)", json_string_value(policy));
+            BAD(400, "unknown policy '%.*s' (available: auto, thompson, egreedy)",
+                util_utf8_prefix(json_string_value(policy), 32), json_string_value(policy));
     }
     if ((eps = json_object_get(def, "epsilon")) && !json_is_null(eps)) {
         if (!json_is_number(eps)) BAD(422, "field 'epsilon' must be a number");
@@ -124,7 +125,7 @@ int experiment_from_definition(const json_t *def, const char *id, double created
         struct variant *v = &e->variants[i];
         char buf[32];
         if (!util_parse_index(key, SCOUT_MAX_VARIANT_ID, &v->id))
-            BAD(400, "variant ids must be non-negative integers, got '%.32s'", key);
+            BAD(400, "variant ids must be non-negative integers, got '%.*s'", util_utf8_prefix(key, 32), key);
         if (json_is_string(label)) {
             if (json_string_length(label) == 0) BAD(400, "variant labels must not be empty");
             if (json_string_length(label) > SCOUT_MAX_LABEL)
@@ -139,7 +140,7 @@ int experiment_from_definition(const json_t *def, const char *id, double created
         if (!v->key) BAD(500, "out of memory");
         v->label = json_incref(label);
         for (int j = 0; j < i; j++)
-            if (!strcmp(e->variants[j].key, v->key)) BAD(400, "duplicate variant label '%.64s'", v->key);
+            if (!strcmp(e->variants[j].key, v->key)) BAD(400, "duplicate variant label '%.*s'", util_utf8_prefix(v->key, 64), v->key);
         i++;
     }
     qsort(e->variants, (size_t)e->nvariants, sizeof *e->variants, cmp_variant);

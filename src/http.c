@@ -21,9 +21,14 @@ void http_error(struct http_resp *r, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* Messages may quote client input: keep only what is valid UTF-8 for the JSON string. */
+    /* Messages may quote client input; should one still not be valid UTF-8, its non-ASCII
+     * bytes become '?' rather than the sentence being lost. */
     json_t *detail = json_string(msg);
-    if (!detail) detail = json_string("invalid request");
+    if (!detail) {
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        detail = json_string(msg);
+    }
     http_json(r, status, json_pack("{s:o}", "detail", detail));
 }
 

@@ -111,6 +111,24 @@ static int opt_int(const json_t *body, const char *key, long lo, long hi, int *o
     return 1;
 }
 
+/* Reads an optional "host" string field into buf; 1 when absent or valid. */
+static int opt_host(const json_t *body, char *buf, size_t len, int *status, char *err, size_t errlen) {
+    json_t *host = json_object_get(body, "host");
+    if (!host) return 1;
+    if (!json_is_string(host)) {
+        *status = 422;
+        snprintf(err, errlen, "field 'host' must be a string");
+        return 0;
+    }
+    if (json_string_length(host) == 0 || json_string_length(host) >= len) {
+        *status = 400;
+        snprintf(err, errlen, "field 'host' must be 1 to %zu characters long", len - 1);
+        return 0;
+    }
+    snprintf(buf, len, "%s", json_string_value(host));
+    return 1;
+}
+
 static int need_object(const json_t *body, int *status, char *err, size_t errlen) {
     if (json_is_object(body)) return 1;
     *status = 422;
@@ -146,7 +164,7 @@ int settings_update_model_config(struct settings *s, struct store *store, const 
 
 int settings_update_system_config(struct settings *s, struct store *store, const json_t *body, int *status,
                                   char *err, size_t errlen) {
-    json_t *host, *debug, *doc;
+    json_t *debug, *doc;
     int port, rc;
     bool dbg;
     char hbuf[256];
@@ -157,19 +175,7 @@ int settings_update_system_config(struct settings *s, struct store *store, const
     snprintf(hbuf, sizeof hbuf, "%s", s->host);
     pthread_mutex_unlock(&s->lock);
     if (!opt_int(body, "port", 1, 65535, &port, status, err, errlen)) return SCOUT_EINVAL;
-    if ((host = json_object_get(body, "host"))) {
-        if (!json_is_string(host)) {
-            *status = 422;
-            snprintf(err, errlen, "field 'host' must be a string");
-            return SCOUT_EINVAL;
-        }
-        if (json_string_length(host) == 0 || json_string_length(host) >= sizeof hbuf) {
-            *status = 400;
-            snprintf(err, errlen, "field 'host' must be 1 to %zu characters long", sizeof hbuf - 1);
-            return SCOUT_EINVAL;
-        }
-        snprintf(hbuf, sizeof hbuf, "%s", json_string_value(host));
-    }
+    if (!opt_host(body, hbuf, sizeof hbuf, status, err, errlen)) return SCOUT_EINVAL;
     if ((debug = json_object_get(body, "debug"))) {
         if (!json_is_boolean(debug)) {
             *status = 422;
@@ -192,7 +198,7 @@ int settings_update_system_config(struct settings *s, struct store *store, const
 
 int settings_update_redis_config(struct settings *s, struct store *store, const json_t *body, int *status,
                                  char *err, size_t errlen) {
-    json_t *host, *doc;
+    json_t *doc;
     int port, ttl = atomic_load(&s->context_ttl), rc;
     char hbuf[256];
     if (!need_object(body, status, err, errlen)) return SCOUT_EINVAL;
@@ -203,19 +209,7 @@ int settings_update_redis_config(struct settings *s, struct store *store, const 
     if (!opt_int(body, "port", 1, 65535, &port, status, err, errlen) ||
         !opt_int(body, "ttl", 1, 365 * 86400, &ttl, status, err, errlen))
         return SCOUT_EINVAL;
-    if ((host = json_object_get(body, "host"))) {
-        if (!json_is_string(host)) {
-            *status = 422;
-            snprintf(err, errlen, "field 'host' must be a string");
-            return SCOUT_EINVAL;
-        }
-        if (json_string_length(host) == 0 || json_string_length(host) >= sizeof hbuf) {
-            *status = 400;
-            snprintf(err, errlen, "field 'host' must be 1 to %zu characters long", sizeof hbuf - 1);
-            return SCOUT_EINVAL;
-        }
-        snprintf(hbuf, sizeof hbuf, "%s", json_string_value(host));
-    }
+    if (!opt_host(body, hbuf, sizeof hbuf, status, err, errlen)) return SCOUT_EINVAL;
     doc = json_pack("{s:s, s:i, s:i}", "host", hbuf, "port", port, "ttl", ttl);
     rc = save_doc(store, KEY_REDIS, doc);
     json_decref(doc);

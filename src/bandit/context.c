@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/common.h"
+#include "util/util.h"
 
 int context_merge(json_t **dst, const json_t *src, const char *prefix, char *err, size_t errlen) {
     const char *key;
@@ -31,17 +32,18 @@ int context_merge(json_t **dst, const json_t *src, const char *prefix, char *err
         }
         if (json_is_string(val)) {
             if (json_string_length(val) > SCOUT_MAX_CONTEXT_STR) {
-                snprintf(err, errlen, "context value of '%.64s' is longer than %d characters", name,
-                         SCOUT_MAX_CONTEXT_STR);
+                snprintf(err, errlen, "context value of '%.*s' is longer than %d characters",
+                         util_utf8_prefix(name, 64), name, SCOUT_MAX_CONTEXT_STR);
                 return SCOUT_EINVAL;
             }
         } else if (json_is_number(val)) {
             if (!isfinite(json_number_value(val))) {
-                snprintf(err, errlen, "context value of '%.64s' must be a finite number", name);
+                snprintf(err, errlen, "context value of '%.*s' must be a finite number", util_utf8_prefix(name, 64), name);
                 return SCOUT_EINVAL;
             }
         } else if (!json_is_boolean(val)) {
-            snprintf(err, errlen, "context value of '%.64s' must be a string, a number or a boolean", name);
+            snprintf(err, errlen, "context value of '%.*s' must be a string, a number or a boolean",
+                     util_utf8_prefix(name, 64), name);
             return SCOUT_EINVAL;
         }
         if (!*dst && !(*dst = json_object())) return SCOUT_ENOMEM;

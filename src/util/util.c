@@ -3,6 +3,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,16 @@ double util_monotonic(void) {
 }
 
 void util_iso8601(double t, char *buf, size_t len) {
-    time_t secs = (time_t)t;
-    int ms = (int)((t - (double)secs) * 1000.0);
+    /* Round to whole milliseconds first: X.123 is stored just below .123 and truncating
+     * would print .122. */
+    long long tms = llround(t * 1000.0);
+    time_t secs = (time_t)(tms / 1000);
+    int ms = (int)(tms % 1000);
     struct tm tm;
-    if (ms < 0) ms = 0;
-    if (ms > 999) ms = 999;
+    if (ms < 0) {
+        ms += 1000;
+        secs--;
+    }
     gmtime_r(&secs, &tm);
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
@@ -58,4 +64,13 @@ int util_parse_index(const char *s, long max, long *out) {
     if (v > max) return 0;
     *out = v;
     return 1;
+}
+
+int util_utf8_prefix(const char *s, int max) {
+    int n = (int)strnlen(s, (size_t)max + 1);
+    if (n <= max) return n;
+    n = max;
+    /* Back up over continuation bytes (10xxxxxx) to the start of the cut character. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
 }

@@ -22,4 +22,8 @@ void util_uuid4(char out[SCOUT_ID_LEN + 1]);
  * the value goes to *out. */
 int util_parse_index(const char *s, long max, long *out);
 
+/* Length of the longest prefix of s of at most max bytes that does not split a UTF-8
+ * character: for quoting client text in messages, "%.*s" with this length. */
+int util_utf8_prefix(const char *s, int max);
+
 #endif

@@ -41,8 +41,11 @@ def scout_factory(request, tmp_path):
         return s.start()
 
     yield make
+    problems = []
     for s in servers:
-        s.cleanup()
+        problems += s.cleanup()
+    if problems:
+        pytest.fail("scoutd did not end cleanly: " + "; ".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -189,6 +189,11 @@ class Scout:
         return self.start(port=self.port if same_port else None)
 
     def cleanup(self):
+        """Stop the server; return a list of problems seen (empty when it ended cleanly).
+
+        A server still running must exit 0 on SIGTERM, and no log may hold a sanitizer report:
+        under the ASan+UBSan build this is what turns a memory error into a failed test."""
+        problems = []
         self.session.close()
         if self.running():
             self.proc.send_signal(signal.SIGTERM)
@@ -197,7 +202,16 @@ class Scout:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+                problems.append("did not exit within 10 s of SIGTERM")
+            if self.proc.returncode not in (0, None):
+                problems.append(f"exited {self.proc.returncode} on SIGTERM")
         self.session.close()
+        if self.log_path.exists():
+            text = self.log_path.read_text(errors="replace")
+            for marker in ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer", "runtime error:"):
+                if marker in text:
+                    problems.append(f"sanitizer report in {self.log_path} ({marker})")
+        return problems
 
     def log_tail(self, lines=60):
         try:
@@ -288,6 +302,18 @@ def details(scout, model_id):
     r = scout.get(f"/api/model_details/{model_id}")
     assert r.status_code == 200, f"model_details -> {r.status_code} {r.text}"
     return r.json()
+
+
+def performance(scout, model_id):
+    """model_details' performance_summary as {label (as string): row}.
+
+    The contract keys performance_summary by label; test_performance_summary_is_keyed_by_label
+    checks exactly that. Rows that carry their own "label" are re-keyed by it here, so that a
+    keying mismatch fails that one test instead of every test that reads the statistics.
+    """
+    ps = details(scout, model_id)["performance_summary"]
+    assert isinstance(ps, dict), ps
+    return {str(row["label"]) if "label" in row else key: row for key, row in ps.items()}
 
 
 def redis_health(scout):

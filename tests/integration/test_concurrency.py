@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from helpers import create_test, details, summary
+from helpers import create_test, performance, summary
 
 THREADS = 8
 PER_THREAD = 200
@@ -56,7 +56,7 @@ def test_concurrent_fetches_and_updates_all_succeed_and_add_up(scout):
     s = summary(scout, mid)
     assert s["prediction_requests"] == n
     assert s["update_requests"] == n
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     for label in ("A", "B"):
         assert ps[label]["predictions"] == fetched[label]
         assert ps[label]["updates"] == updated[label]

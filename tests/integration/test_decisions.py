@@ -8,7 +8,7 @@ import pytest
 from helpers import (
     assert_error,
     create_test,
-    details,
+    performance,
     fetch,
     is_uuid4,
     redis_health,
@@ -119,7 +119,7 @@ def test_update_names_the_variant_by_label_or_id(scout, field, value, expected):
     mid = create_test(scout)
     out = update(scout, mid, [{field: value, "reward": 3}])
     assert out["processed_updates"] == 1
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps[expected]["updates"] == 1
     assert ps[expected]["reward_sum"] == pytest.approx(3)
     other = "B" if expected == "A" else "A"
@@ -129,7 +129,7 @@ def test_update_names_the_variant_by_label_or_id(scout, field, value, expected):
 def test_update_integer_matches_variant_id_before_integer_label(scout):
     mid = create_test(scout, variants={"0": 1, "1": 0})
     update(scout, mid, [{"decision": 1, "reward": 1}])  # variant id 1, whose label is 0
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["0"]["variant_id"] == 1 and ps["0"]["updates"] == 1
     assert ps["1"]["updates"] == 0
 
@@ -137,14 +137,14 @@ def test_update_integer_matches_variant_id_before_integer_label(scout):
 def test_update_integer_falls_back_to_integer_label(scout):
     mid = create_test(scout, variants={"0": 10, "1": 20})
     update(scout, mid, [{"decision": 20, "reward": 1}, {"variant_id": 10, "reward": 1}])
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["20"]["updates"] == 1 and ps["10"]["updates"] == 1
 
 
 def test_update_string_matches_label_before_variant_id(scout):
     mid = create_test(scout, variants={"0": "1", "1": "0"})
     update(scout, mid, [{"decision": "1", "reward": 1}])  # label "1" is variant id 0
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["1"]["variant_id"] == 0 and ps["1"]["updates"] == 1
     assert ps["0"]["updates"] == 0
 
@@ -159,7 +159,7 @@ def test_unknown_variant_rejects_the_whole_request(scout):
         assert_error(r, 400)
     s = summary(scout, mid)
     assert s["update_requests"] == 1
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["A"]["updates"] == 1 and ps["B"]["updates"] == 0
     assert ps["A"]["reward_sum"] == pytest.approx(1)
 
@@ -170,7 +170,7 @@ def test_rewards_may_be_any_real_number(scout):
                               {"decision": "B", "reward": 0}, {"decision": "B", "reward": 1e3}])
     assert out["processed_updates"] == 4
     assert out["total_reward"] == pytest.approx(1015.0)
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["A"]["reward_sum"] == pytest.approx(15.0)
     assert ps["A"]["average_reward"] == pytest.approx(7.5)
     assert ps["B"]["average_reward"] == pytest.approx(500.0)
@@ -187,7 +187,7 @@ def test_update_with_only_a_request_id_uses_the_stored_decision(scout):
     assert out["failed_updates"] == 0
     assert out["redis_hits"] == 1
     assert out["missing_context"] == 0
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps[d["recommended_variant"]]["updates"] == 1
 
 
@@ -264,7 +264,7 @@ def test_many_updates_in_one_request_are_all_applied(scout):
     out = update(scout, mid, ups)
     assert out["processed_updates"] == 500
     assert out["total_reward"] == pytest.approx(250)
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["A"]["updates"] + ps["B"]["updates"] == 500
     assert ps["B"]["updates"] == len([i for i in range(500) if i % 3 == 0])
 

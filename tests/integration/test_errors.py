@@ -16,7 +16,7 @@ from helpers import (
     assert_error,
     assert_serving,
     create_test,
-    details,
+    performance,
     raw_request,
     summary,
 )
@@ -190,7 +190,7 @@ def test_update_naming_an_unknown_variant_is_a_400_and_applies_nothing(scout, mi
     body = {"updates": [{"decision": "A", "reward": 1}, bad, {"decision": "B", "reward": 1}]}
     assert_error(scout.post(f"/api/update_model/{mid}", body), 400)
     assert summary(scout, mid)["update_requests"] == 0
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["A"]["updates"] == 0 and ps["B"]["updates"] == 0
     assert_serving(scout)
 
@@ -336,19 +336,24 @@ def test_small_chunked_body_is_accepted(scout, mid):
     assert r.status_code == 200, r.text
 
 
+def in_pieces(data, size=4096):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
 def test_headers_over_16_kib_are_a_431(scout, mid):
-    head = (f"POST /api/fetch_recommended_variant HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"X-Padding: {'p' * 20480}\r\nContent-Type: application/json\r\n"
+    head = b"POST /api/fetch_recommended_variant HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    rest = (f"X-Padding: {'p' * 20480}\r\nContent-Type: application/json\r\n"
             f"Content-Length: 2\r\n\r\n{{}}").encode()
-    resp = raw_request(scout, head)
+    # sent in pieces so that an early 431 stops the sending and is read, not reset away
+    resp = raw_request(scout, head, in_pieces(rest))
     assert resp.status == 431, (resp.status, resp.body[:200])
     assert_serving(scout)
 
 
 def test_many_small_headers_over_16_kib_are_a_431(scout):
     padding = "".join(f"X-H{i}: {'v' * 100}\r\n" for i in range(200))  # ~21 KiB
-    head = f"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\n{padding}\r\n".encode()
-    resp = raw_request(scout, head)
+    head = b"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    resp = raw_request(scout, head, in_pieces(f"{padding}\r\n".encode()))
     assert resp.status == 431, (resp.status, resp.body[:200])
     assert_serving(scout)
 

@@ -11,7 +11,7 @@ import random
 import pytest
 import requests
 
-from helpers import create_test, details, fetch, is_uuid4, models, summary
+from helpers import create_test, details, fetch, is_uuid4, models, performance, summary
 
 
 def original_fetch(base, model_id, context=None):
@@ -77,7 +77,7 @@ def test_original_contextual_client_flow(scout):
     assert s["update_requests"] == 60
 
     det = details(scout, mid)
-    ps = det["performance_summary"]
+    ps = performance(scout, mid)
     assert ps["a"]["predictions"] + ps["b"]["predictions"] == 60
     assert ps["a"]["updates"] + ps["b"]["updates"] == 60
     assert ps["a"]["reward_sum"] + ps["b"]["reward_sum"] == pytest.approx(total_reward)

@@ -8,6 +8,7 @@ from helpers import (
     assert_error,
     create_test,
     details,
+    performance,
     fetch,
     is_uuid4,
     models,
@@ -56,12 +57,15 @@ def test_integer_labels_are_returned_as_integers(scout):
     assert out["variants"] == {"0": 10, "1": 20}
     mid = out["model_id"]
     assert summary(scout, mid)["variants"] == [10, 20]
+    assert summary(scout, mid)["num_variants"] == 2
     for _ in range(10):
         d = fetch(scout, mid)
         assert d["recommended_variant"] in (10, 20)
         assert type(d["recommended_variant"]) is int
         assert d["variant_label"] == d["recommended_variant"]
         assert d["variant_id"] == {10: 0, 20: 1}[d["recommended_variant"]]
+    ratio = summary(scout, mid)["prediction_ratio"]
+    assert set(ratio) <= {"10", "20"} and sum(ratio.values()) == pytest.approx(1.0)
 
 
 def test_variant_ids_need_not_be_contiguous_and_are_listed_in_id_order(scout):
@@ -191,7 +195,15 @@ def test_model_details_has_the_analytics_sections(scout):
     for point in d["exploitation_status"]:
         assert {"n", "exploitation"} <= point.keys()
     assert d["feature_prediction_data"] == {}  # no context was ever sent
-    assert set(d["performance_summary"]) == {"A", "B"}
+    assert isinstance(d["performance_summary"], dict)
+
+
+def test_performance_summary_is_keyed_by_variant_id_as_documented(scout):
+    mid = create_test(scout, variants={"0": "A", "1": "B", "5": 7})
+    ps = details(scout, mid)["performance_summary"]
+    assert set(ps) == {"0", "1", "5"}
+    assert {key: (row["variant_id"], row["label"]) for key, row in ps.items()} == {
+        "0": (0, "A"), "1": (1, "B"), "5": (5, 7)}
 
 
 def test_request_trail_adds_up_to_the_decisions_made(scout):
@@ -215,7 +227,7 @@ def test_performance_summary_tracks_predictions_and_rewards_exactly(scout):
     update(scout, mid, [{"decision": "A", "reward": 1}, {"decision": "A", "reward": 0},
                         {"decision": "A", "reward": 0.5}, {"variant_id": 1, "reward": 2},
                         {"variant_id": "B", "reward": 4}])
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     assert set(ps) == {"A", "B", "C"}
     expected = {"A": (0, 3, 1.5), "B": (1, 2, 6.0), "C": (2, 0, 0.0)}
     for label, (vid, n_upd, rsum) in expected.items():
@@ -236,7 +248,7 @@ def test_performance_statistics_favour_the_clearly_better_variant(scout):
     # A: 10 of 50 converted; B: 40 of 50 converted.
     update(scout, mid, [{"decision": "A", "reward": 1 if i < 10 else 0} for i in range(50)]
            + [{"decision": "B", "reward": 1 if i < 40 else 0} for i in range(50)])
-    ps = details(scout, mid)["performance_summary"]
+    ps = performance(scout, mid)
     a, b = ps["A"], ps["B"]
     assert a["average_reward"] == pytest.approx(0.2)
     assert b["average_reward"] == pytest.approx(0.8)

@@ -12,9 +12,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (size < 1 || size >= sizeof buf) return 0;
     memcpy(buf, data + 1, size - 1);
     buf[size - 1] = '\0';
-    api_handler fn = api_route(methods[data[0] % 5], buf, param, sizeof param, &status);
-    if (fn && strlen(param) >= sizeof param) abort();
-    if (!fn && status != 404 && status != 405) abort();
-    api_route_template(methods[data[0] % 5], buf);
+    const struct api_route *r = api_route(methods[data[0] % 5], buf, param, sizeof param, &status);
+    if (r && r->suffix && strlen(param) >= sizeof param) abort();
+    if (!r && status != 404 && status != 405) abort();
+    api_route_template(buf);
     return 0;
 }

@@ -3,7 +3,13 @@
 #ifndef SCOUT_APP_H
 #define SCOUT_APP_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "auth/ratelimit.h"
+#include "auth/tokens.h"
 #include "config.h"
+#include "obs/metrics.h"
 #include "registry.h"
 #include "settings.h"
 #include "store/store.h"
@@ -13,6 +19,10 @@ struct app {
     struct store *store;
     struct registry *reg;
     struct settings settings;
+    struct tokens *tokens;
+    struct ratelimit *ratelimit;
+    struct metrics *metrics;
+    _Atomic bool protected_api;   /* API protection on; persisted as the "protection" setting */
     double started_at;
 };
 

@@ -18,8 +18,11 @@ void config_usage(const char *prog) {
             "          [--redis redis://[:password@]host:port]\n"
             "environment: SCOUT_HOST SCOUT_PORT SCOUT_UI_PORT SCOUT_DATA_DIR REDIS_HOST REDIS_PORT\n"
             "  REDIS_PASSWORD(_FILE) REDIS_CONTEXT_TTL SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
-            "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n",
-            prog);
+            "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n"
+            "  SCOUT_METRICS_REQUIRE_TOKEN SCOUT_AUTH_MAX_FAILURES SCOUT_AUTH_BACKOFF_SECONDS\n"
+            "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS\n"
+            "subcommand: %s token create|list|revoke --data-dir DIR (operator CLI, no token needed)\n",
+            prog, prog);
 }
 
 static int parse_int(const char *what, const char *s, int lo, int hi, int *out) {
@@ -141,6 +144,17 @@ static int load_env(struct config *cfg) {
         }
     }
     if ((v = getenv("SCOUT_LOG_LEVEL")) && *v) set_str(&cfg->log_level, v);
+    if ((v = getenv("SCOUT_METRICS_REQUIRE_TOKEN")) && *v &&
+        !parse_bool("SCOUT_METRICS_REQUIRE_TOKEN", v, &cfg->metrics_require_token))
+        return 0;
+    if ((v = getenv("SCOUT_AUTH_MAX_FAILURES")) && *v &&
+        !parse_int("SCOUT_AUTH_MAX_FAILURES", v, 1, 1000000, &cfg->auth_max_failures))
+        return 0;
+    if ((v = getenv("SCOUT_AUTH_BACKOFF_SECONDS")) && *v &&
+        !parse_int("SCOUT_AUTH_BACKOFF_SECONDS", v, 1, 86400, &cfg->auth_backoff_seconds))
+        return 0;
+    if ((v = getenv("SCOUT_TRUSTED_PROXIES")) && *v) set_str(&cfg->trusted_proxies, v);
+    if ((v = getenv("SCOUT_CORS_ORIGINS")) && *v) set_str(&cfg->cors_origins, v);
     return 1;
 }
 
@@ -165,6 +179,8 @@ int config_load(struct config *cfg, int argc, char **argv) {
     cfg->token_ttl_hours = 24;
     cfg->request_timeout = 30;
     cfg->log_level = strdup("info");
+    cfg->auth_max_failures = 10;
+    cfg->auth_backoff_seconds = 60;
     if (!load_env(cfg)) return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -197,5 +213,7 @@ void config_free(struct config *cfg) {
     if (cfg->auth_token) sodium_memzero(cfg->auth_token, strlen(cfg->auth_token));
     free(cfg->auth_token);
     free(cfg->log_level);
+    free(cfg->trusted_proxies);
+    free(cfg->cors_origins);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -25,6 +25,11 @@ struct config {
     int threads;             /* HTTP worker threads; 0 = two per core (at least 4) */
     bool sync_full;          /* SQLite synchronous=FULL: acknowledged rewards survive power loss */
     char *log_level;
+    bool metrics_require_token;  /* /metrics needs a valid token too */
+    int auth_max_failures;       /* refusals per address per minute before a backoff */
+    int auth_backoff_seconds;
+    char *trusted_proxies;       /* comma-separated peer addresses allowed to set X-Forwarded-For */
+    char *cors_origins;          /* comma-separated allowed origins; NULL = the UI's own */
 };
 
 /* Fills cfg from argv and the environment. Returns 0 on success; on a usage error writes a

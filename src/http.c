@@ -43,6 +43,16 @@ void http_raw(struct http_resp *r, int status, const char *content_type, const c
     r->content_type = content_type;
 }
 
+void http_header_add(struct http_resp *r, const char *name, const char *fmt, ...) {
+    va_list ap;
+    if (r->nheaders >= HTTP_MAX_EXTRA_HEADERS) return;
+    r->headers[r->nheaders].name = name;
+    va_start(ap, fmt);
+    vsnprintf(r->headers[r->nheaders].value, sizeof r->headers[r->nheaders].value, fmt, ap);
+    va_end(ap);
+    r->nheaders++;
+}
+
 int http_parse_body(const struct http_req *req, struct http_resp *r, json_t **out) {
     json_error_t jerr;
     json_t *v;

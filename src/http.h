@@ -17,8 +17,15 @@ struct http_req {
     void *conn;               /* the library's connection, for http_header */
 };
 
+#define HTTP_MAX_EXTRA_HEADERS 4
+
 struct http_resp {
     int status;
+    int nheaders;             /* extra headers (WWW-Authenticate, Retry-After, ...) */
+    struct {
+        const char *name;     /* static storage */
+        char value[128];
+    } headers[HTTP_MAX_EXTRA_HEADERS];
     json_t *json;             /* owned; sent as application/json when set */
     char *body;               /* owned raw body when json is NULL */
     size_t body_len;
@@ -33,6 +40,9 @@ void http_error(struct http_resp *r, int status, const char *fmt, ...) __attribu
 
 /* Sets a raw response; copies the bytes. */
 void http_raw(struct http_resp *r, int status, const char *content_type, const char *body, size_t len);
+
+/* Adds a response header (name must have static storage); ignored past the maximum. */
+void http_header_add(struct http_resp *r, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Parses the body as JSON into *out (new reference). On failure fills r with 400 (malformed)
  * and returns 0. An empty body is malformed. */

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "app.h"
+#include "cli.h"
 #include "obs/log.h"
 #include "server.h"
 #include "util/util.h"
@@ -26,6 +27,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "scoutd: libsodium failed to initialise\n");
         return 1;
     }
+    if (argc > 1 && !strcmp(argv[1], "token")) return cli_token(argc - 1, argv + 1);
     if ((rc = config_load(&cfg, argc, argv)) != 0) return rc;
     rc = 1;
     if (!log_set_level(cfg.log_level)) {
@@ -39,9 +41,9 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 2;
     }
-    if (cfg.protected_api) {
-        fprintf(stderr, "scoutd: API protection (SCOUT_PROTECTED_API) is not part of this build yet; "
-                        "refusing to start rather than serve an unprotected API\n");
+    if (cfg.auth_token && strlen(cfg.auth_token) < TOKEN_MIN_BOOTSTRAP) {
+        fprintf(stderr, "scoutd: SCOUT_AUTH_TOKEN must be at least %d characters (try: openssl rand -base64 32)\n",
+                TOKEN_MIN_BOOTSTRAP);
         config_free(&cfg);
         return 2;
     }
@@ -56,7 +58,14 @@ int main(int argc, char **argv) {
     app.started_at = util_now();
     if (store_open(&app.store, cfg.data_dir, cfg.sync_full) != SCOUT_OK) goto out;
     settings_load(&app.settings, app.store, &cfg);
-    if (registry_new(&app.reg) != SCOUT_OK) goto out;
+    if (registry_new(&app.reg) != SCOUT_OK || metrics_new(&app.metrics) != SCOUT_OK ||
+        ratelimit_new(&app.ratelimit, cfg.auth_max_failures, cfg.auth_backoff_seconds) != SCOUT_OK ||
+        tokens_open(&app.tokens, app.store, cfg.auth_token, cfg.token_ttl_hours) != SCOUT_OK)
+        goto out;
+    atomic_store(&app.protected_api, cfg.protected_api_set ? cfg.protected_api : settings_protection(app.store));
+    if (atomic_load(&app.protected_api) && !tokens_have_admin(app.tokens, util_now()))
+        log_msg(LOG_WARN, "API protection is on and no admin token exists: create one with "
+                          "`scoutd token create --data-dir DIR` or set SCOUT_AUTH_TOKEN");
     if (app_load(&app) != SCOUT_OK) goto out;
     if (store_start(app.store) != SCOUT_OK) goto out;
     if (server_start(&srv, &app) != SCOUT_OK) goto out;
@@ -69,8 +78,9 @@ int main(int argc, char **argv) {
         snprintf(api, sizeof api, "http://%s:%d", host, cfg.port);
         if (cfg.ui_port) snprintf(ui, sizeof ui, "http://%s:%d", host, cfg.ui_port);
         log_fields(LOG_INFO, "scoutd listening",
-                   json_pack("{s:s, s:s, s:s, s:s}", "api_url", api, "ui_url", cfg.ui_port ? ui : "disabled", "docs_url",
-                             "/docs", "data_dir", cfg.data_dir));
+                   json_pack("{s:s, s:s, s:s, s:s, s:b}", "api_url", api, "ui_url", cfg.ui_port ? ui : "disabled",
+                             "docs_url", "/docs", "data_dir", cfg.data_dir, "protected_api",
+                             atomic_load(&app.protected_api)));
         fprintf(stderr, "Scout API: %s   (reference: %s/docs)\n", api, api);
         if (cfg.ui_port) fprintf(stderr, "Scout UI:  %s\n", ui);
     }
@@ -83,6 +93,9 @@ out:
     server_stop(srv, DRAIN_SECONDS);
     store_close(app.store);   /* commits everything still queued */
     registry_free(app.reg);
+    tokens_close(app.tokens);
+    ratelimit_free(app.ratelimit);
+    metrics_free(app.metrics);
     if (app.store) settings_free(&app.settings);
     config_free(&cfg);
     if (rc == 0) log_msg(LOG_INFO, "scoutd stopped cleanly");

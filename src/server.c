@@ -8,8 +8,11 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "api/ui.h"
 #include "http.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "util/util.h"
 
 struct server;
@@ -31,12 +35,48 @@ struct listener {
     int is_ui;
 };
 
+#define MAX_LIST 16          /* trusted proxies, CORS origins */
+#define WATCHDOG_PERIOD_NS (250 * 1000000L)
+
+/* A connection as the slow-client watchdog sees it. libmicrohttpd's own timeout only measures
+ * idleness, so a client trickling one byte at a time would hold a connection forever; here a
+ * request must arrive whole within request_timeout of the connection's start or of the end
+ * of its previous request. */
+struct conn_track {
+    int fd;
+    double deadline;
+    int busy;                   /* a handler or a response owns the connection */
+    int cut;
+    struct conn_track *prev, *next;
+};
+
 struct server {
     struct app *app;
     struct MHD_Daemon *api, *ui;
     struct listener api_l, ui_l;
     _Atomic int inflight;       /* requests received and not yet completed */
+    _Atomic int draining;       /* SIGTERM received: new requests get 503 */
+    char *proxies[MAX_LIST];    /* peers whose X-Forwarded-For is believed */
+    int nproxies;
+    char *origins[MAX_LIST];    /* origins allowed by CORS */
+    int norigins;
+    pthread_mutex_t track_lock;  /* guards the tracked list and every conn_track in it */
+    struct conn_track *tracked;
+    pthread_t watchdog;
+    int watchdog_started;
+    int stopping;               /* guarded by track_lock; wakes the watchdog through stop_cv */
+    pthread_cond_t stop_cv;
 };
+
+static void track_busy(struct server *srv, struct MHD_Connection *c, int busy) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t) return;
+    pthread_mutex_lock(&srv->track_lock);
+    t->busy = busy;
+    if (!busy) t->deadline = util_monotonic() + srv->app->cfg->request_timeout;
+    pthread_mutex_unlock(&srv->track_lock);
+}
 
 /* Per-request state, from the first callback to the completion notice. */
 struct request_state {
@@ -94,18 +134,58 @@ static enum MHD_Result send_response(struct MHD_Connection *c, struct http_resp 
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    for (int i = 0; i < r->nheaders; i++) MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
-static void log_request(const char *method, const char *url, int status, double start, const char *client) {
+static void log_request(const char *method, const char *route, int status, double start, const char *client) {
     /* Successful requests log at debug: at tens of thousands per second a line each would
      * cost more than the request. Refusals and errors log at info and above. */
     enum log_level level = status >= 500 ? LOG_ERROR : status >= 400 ? LOG_INFO : LOG_DEBUG;
-    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", method, "route", api_route_template(method, url),
+    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", method, "route", route,
                           "status", status, "duration_ms", (util_monotonic() - start) * 1000.0, "client", client);
     log_fields(level, "request", f);
+}
+
+static int in_list(char *const *list, int n, const char *s, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(list[i]) == len && !strncmp(list[i], s, len)) return 1;
+    return 0;
+}
+
+/* The client's address: the peer, or when the peer is a trusted proxy the rightmost
+ * X-Forwarded-For entry that is not itself a trusted proxy. */
+static void resolve_client(struct server *srv, struct MHD_Connection *c, char *client, size_t len) {
+    const char *xff, *end;
+    client_address(c, client, len);
+    if (!srv->nproxies || !in_list(srv->proxies, srv->nproxies, client, strlen(client))) return;
+    if (!(xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"))) return;
+    end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start = end;
+        while (start > xff && start[-1] != ',') start--;
+        const char *a = start, *b = end;
+        while (a < b && *a == ' ') a++;
+        while (b > a && b[-1] == ' ') b--;
+        if (b > a && !in_list(srv->proxies, srv->nproxies, a, (size_t)(b - a))) {
+            char ip[INET6_ADDRSTRLEN];
+            unsigned char bin[16];
+            if ((size_t)(b - a) >= sizeof ip) return;
+            memcpy(ip, a, (size_t)(b - a));
+            ip[b - a] = '\0';
+            if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1) snprintf(client, len, "%s", ip);
+            return;
+        }
+        end = start > xff ? start - 1 : xff;
+    }
+}
+
+/* CORS: an allowed Origin gets itself back; a preflight gets the methods and headers. */
+static const char *allowed_origin(struct server *srv, struct MHD_Connection *c) {
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    return origin && in_list(srv->origins, srv->norigins, origin, strlen(origin)) ? origin : NULL;
 }
 
 static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, struct request_state *st,
@@ -113,33 +193,61 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
     struct http_resp resp = {0};
     struct http_req req = {0};
     char param[SCOUT_MAX_REQUEST_ID + 64], client[INET6_ADDRSTRLEN];
+    const struct api_route *route = NULL;
+    const char *template = "unmatched", *origin = allowed_origin(srv, c);
     enum MHD_Result ret;
     int status = 404;
-    api_handler fn;
 
-    client_address(c, client, sizeof client);
+    track_busy(srv, c, 1);
+    resolve_client(srv, c, client, sizeof client);
+    req.method = method;
+    req.path = url;
+    req.body = st->body ? st->body : "";
+    req.body_len = st->len;
+    req.client = client;
+    req.conn = c;
     if (st->reject == 413) {
         http_error(&resp, 413, "request body is larger than %d bytes", SCOUT_MAX_BODY);
+    } else if (st->reject == 503) {
+        http_error(&resp, 503, "the server is shutting down; retry on another replica");
+        http_header_add(&resp, "Connection", "close");
+    } else if (st->reject == 414) {
+        http_error(&resp, 414, "request URI is longer than %d bytes", SCOUT_MAX_URI);
     } else if (st->reject == 431) {
         http_error(&resp, 431, "request headers are larger than %d bytes", SCOUT_MAX_HEADERS);
-    } else if ((fn = api_route(method, url, param, sizeof param, &status))) {
-        req.method = method;
-        req.path = url;
-        req.param = fn ? param : NULL;
-        req.body = st->body ? st->body : "";
-        req.body_len = st->len;
-        req.client = client;
-        req.conn = c;
-        fn(srv->app, &req, &resp);
+    } else if (!strcmp(method, "OPTIONS")) {
+        template = api_route_template(url);
+        if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") && !origin) {
+            http_error(&resp, 403, "origin not allowed");
+        } else {
+            http_raw(&resp, 204, "text/plain", "", 0);
+            http_header_add(&resp, "Allow", "GET, POST, OPTIONS");
+            if (origin) {
+                http_header_add(&resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+                http_header_add(&resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+                http_header_add(&resp, "Access-Control-Max-Age", "600");
+            }
+        }
+    } else if ((route = api_route(method, url, param, sizeof param, &status))) {
+        template = route->template;
+        req.param = route->suffix ? param : NULL;
+        if (auth_check(srv->app, &req, route->access, route->template, &resp)) route->fn(srv->app, &req, &resp);
     } else if (st->is_ui && status == 404 && (!strcmp(method, "GET") || !strcmp(method, "HEAD"))) {
+        template = "ui";
         ui_serve(srv->app, url, &resp);
     } else if (status == 405) {
+        template = api_route_template(url);
         http_error(&resp, 405, "Method Not Allowed");
     } else {
         http_error(&resp, 404, "Not Found");
     }
     if (!resp.status) http_error(&resp, 500, "the handler produced no response");
-    log_request(method, url, resp.status, st->start, client);
+    if (origin) {
+        http_header_add(&resp, "Access-Control-Allow-Origin", "%s", origin);
+        http_header_add(&resp, "Vary", "Origin");
+    }
+    metrics_request(srv->app->metrics, method, template, resp.status);
+    log_request(method, template, resp.status, st->start, client);
     ret = send_response(c, &resp);
     json_decref(resp.json);
     free(resp.body);
@@ -160,9 +268,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = st;
         st->start = util_monotonic();
         st->is_ui = l->is_ui;
+        if (atomic_load(&l->srv->draining)) st->reject = 503;
         atomic_fetch_add(&l->srv->inflight, 1);
+        size_t usize = strlen(url);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_header_size, &usize);
         MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_size, &hsize);
-        if (hsize > SCOUT_MAX_HEADERS) st->reject = 431;
+        if (atomic_load(&l->srv->draining)) return answer(l->srv, c, st, url, method);
+        if (usize > SCOUT_MAX_URI) st->reject = 414;
+        else if (hsize + usize > SCOUT_MAX_HEADERS) st->reject = 431;
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && !st->reject) {
             unsigned long long n = strtoull(cl, NULL, 10);
@@ -213,7 +326,86 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     free(st->body);
     free(st);
     *con_cls = NULL;
+    track_busy(l->srv, c, 0);
     atomic_fetch_sub(&l->srv->inflight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    struct listener *l = cls;
+    struct server *srv = l->srv;
+    struct conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof *t))) return;
+        t->fd = ci->connect_fd;
+        t->deadline = util_monotonic() + srv->app->cfg->request_timeout;
+        pthread_mutex_lock(&srv->track_lock);
+        t->next = srv->tracked;
+        if (t->next) t->next->prev = t;
+        srv->tracked = t;
+        pthread_mutex_unlock(&srv->track_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        /* Called before the library closes the socket: once unlinked under the lock, the
+         * watchdog can never shut down a descriptor number that was reused. */
+        pthread_mutex_lock(&srv->track_lock);
+        if (t->prev) t->prev->next = t->next;
+        else srv->tracked = t->next;
+        if (t->next) t->next->prev = t->prev;
+        pthread_mutex_unlock(&srv->track_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static void *watchdog_main(void *arg) {
+    struct server *srv = arg;
+    pthread_mutex_lock(&srv->track_lock);
+    while (!srv->stopping) {
+        struct timespec ts;
+        int cut = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCHDOG_PERIOD_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->stop_cv, &srv->track_lock, &ts);
+        double now = util_monotonic();
+        for (struct conn_track *t = srv->tracked; t; t = t->next) {
+            if (!t->busy && !t->cut && now > t->deadline) {
+                shutdown(t->fd, SHUT_RDWR);   /* the library sees the close and cleans up */
+                t->cut = 1;
+                cut++;
+            }
+        }
+        if (cut) log_msg(LOG_DEBUG, "closed %d connection(s) idle or incomplete for %d s", cut, srv->app->cfg->request_timeout);
+    }
+    pthread_mutex_unlock(&srv->track_lock);
+    return NULL;
+}
+
+/* Percent-decoding of the path, except that %00 stays as it is: a decoded NUL would end
+ * the C string early and "/api/model_details/<id>%00junk" would reach <id>. */
+static size_t unescape_path(void *cls, struct MHD_Connection *c, char *s) {
+    char *r = s, *w = s;
+    (void)cls;
+    (void)c;
+    while (*r) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+            char hex[3] = {r[1], r[2], 0};
+            long v = strtol(hex, NULL, 16);
+            if (v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -254,16 +446,50 @@ static struct MHD_Daemon *start_daemon(struct server *srv, struct listener *l, i
                          MHD_OPTION_CONNECTION_LIMIT, 4096u,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
+                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, NULL,
                          MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d) log_msg(LOG_ERROR, "cannot listen on %s:%d (in use, or not allowed)", cfg->host, port);
     return d;
 }
 
+/* Splits a comma-separated list into at most MAX_LIST malloc'd strings. */
+static int split_list(const char *text, char **out) {
+    int n = 0;
+    const char *p = text;
+    while (p && *p && n < MAX_LIST) {
+        size_t len = strcspn(p, ",");
+        const char *a = p, *b = p + len;
+        while (a < b && *a == ' ') a++;
+        while (b > a && b[-1] == ' ') b--;
+        if (b > a) out[n++] = strndup(a, (size_t)(b - a));
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
+static void free_lists(struct server *srv) {
+    for (int i = 0; i < srv->nproxies; i++) free(srv->proxies[i]);
+    for (int i = 0; i < srv->norigins; i++) free(srv->origins[i]);
+}
+
 int server_start(struct server **out, struct app *app) {
     struct server *srv = calloc(1, sizeof *srv);
+    char origins[256];
     if (!srv) return SCOUT_ENOMEM;
     srv->app = app;
+    pthread_mutex_init(&srv->track_lock, NULL);
+    pthread_cond_init(&srv->stop_cv, NULL);
+    srv->nproxies = split_list(app->cfg->trusted_proxies, srv->proxies);
+    if (app->cfg->cors_origins) {
+        srv->norigins = split_list(app->cfg->cors_origins, srv->origins);
+    } else {
+        /* Default: the UI served by this process, under the names a browser may use. */
+        snprintf(origins, sizeof origins, "http://localhost:%d,http://127.0.0.1:%d", app->cfg->ui_port,
+                 app->cfg->ui_port);
+        srv->norigins = split_list(origins, srv->origins);
+    }
     srv->api_l.is_ui = 0;
     srv->ui_l.is_ui = 1;
     srv->api = start_daemon(srv, &srv->api_l, app->cfg->port);
@@ -272,10 +498,16 @@ int server_start(struct server **out, struct app *app) {
         srv->ui = start_daemon(srv, &srv->ui_l, app->cfg->ui_port);
         if (!srv->ui) goto fail;
     }
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) goto fail;
+    srv->watchdog_started = 1;
     *out = srv;
     return SCOUT_OK;
 fail:
     if (srv->api) MHD_stop_daemon(srv->api);
+    if (srv->ui) MHD_stop_daemon(srv->ui);
+    free_lists(srv);
+    pthread_cond_destroy(&srv->stop_cv);
+    pthread_mutex_destroy(&srv->track_lock);
     free(srv);
     return SCOUT_ERR;
 }
@@ -284,14 +516,23 @@ void server_stop(struct server *srv, double grace) {
     double deadline = util_monotonic() + grace;
     if (!srv) return;
     /* Stop accepting, let requests in flight finish, then close every connection. */
-    MHD_socket fd;
-    if (srv->api && (fd = MHD_quiesce_daemon(srv->api)) != MHD_INVALID_SOCKET) close(fd);
-    if (srv->ui && (fd = MHD_quiesce_daemon(srv->ui)) != MHD_INVALID_SOCKET) close(fd);
+    /* Requests that arrive from now on get 503 and a closed connection, while those in flight
+     * finish. (MHD_quiesce_daemon would stop accepting instead, but with an epoll thread pool
+     * it races with the workers and can abort the process.) */
+    atomic_store(&srv->draining, 1);
     while (atomic_load(&srv->inflight) > 0 && util_monotonic() < deadline) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
     if (srv->api) MHD_stop_daemon(srv->api);
     if (srv->ui) MHD_stop_daemon(srv->ui);
+    pthread_mutex_lock(&srv->track_lock);
+    srv->stopping = 1;
+    pthread_cond_signal(&srv->stop_cv);
+    pthread_mutex_unlock(&srv->track_lock);
+    if (srv->watchdog_started) pthread_join(srv->watchdog, NULL);
+    free_lists(srv);
+    pthread_cond_destroy(&srv->stop_cv);
+    pthread_mutex_destroy(&srv->track_lock);
     free(srv);
 }

@@ -65,6 +65,13 @@ int settings_load(struct settings *s, struct store *store, struct config *cfg) {
     return SCOUT_OK;
 }
 
+bool settings_protection(struct store *store) {
+    json_t *doc = load_doc(store, "protection");
+    bool on = json_is_true(json_object_get(doc, "protected_api"));
+    json_decref(doc);
+    return on;
+}
+
 void settings_free(struct settings *s) {
     pthread_mutex_destroy(&s->lock);
 }

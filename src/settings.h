@@ -31,6 +31,9 @@ struct settings {
 int settings_load(struct settings *s, struct store *store, struct config *cfg);
 void settings_free(struct settings *s);
 
+/* The stored API protection state (false when never set). */
+bool settings_protection(struct store *store);
+
 json_t *settings_model_config(struct settings *s);
 json_t *settings_system_config(struct settings *s);
 json_t *settings_redis_config(struct settings *s);

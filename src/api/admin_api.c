@@ -5,11 +5,190 @@
 #include <string.h>
 
 #include "api/api_util.h"
+#include "auth/tokens.h"
+#include "obs/log.h"
 #include "util/util.h"
 
 void api_get_protection(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    double now = util_now();
+    json_t *list = tokens_list(app->tokens, now);
     (void)req;
-    http_json(resp, 200, json_pack("{s:b}", "protected_api", app->cfg->protected_api));
+    /* Metadata only: the original returned the token itself here. */
+    http_json(resp, 200, json_pack("{s:b, s:b, s:b, s:I, s:o}", "protected_api", atomic_load(&app->protected_api),
+                                   "metrics_require_token", app->cfg->metrics_require_token, "admin_token_available",
+                                   tokens_have_admin(app->tokens, now), "tokens_count",
+                                   (json_int_t)json_array_size(list), "tokens", list));
+}
+
+void api_set_protection(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    json_t *body = NULL, *v;
+    int on, rc;
+    if (!http_parse_body(req, resp, &body)) return;
+    v = json_is_object(body) ? json_object_get(body, "protected_api") : body;
+    if (!json_is_boolean(v)) {
+        http_error(resp, 422, "body must be true, false or {\"protected_api\": bool}");
+        goto done;
+    }
+    on = json_is_true(v);
+    if (on && !tokens_have_admin(app->tokens, util_now())) {
+        http_error(resp, 409, "create an admin token first (POST /admin/generate_token): "
+                              "turning protection on without one would lock everyone out");
+        goto done;
+    }
+    if ((rc = store_put_setting(app->store, "protection", on ? "{\"protected_api\":true}" : "{\"protected_api\":false}")) !=
+        SCOUT_OK) {
+        api_store_error(resp, rc);
+        goto done;
+    }
+    atomic_store(&app->protected_api, on);
+    log_fields(LOG_INFO, "protection changed", json_pack("{s:s, s:b, s:s, s:s}", "event", "protection_changed",
+                                                         "protected_api", on, "via", "api", "client", req->client));
+    http_json(resp, 200, json_pack("{s:b, s:s}", "protected_api", on, "message",
+                                   on ? "API protection enabled" : "API protection disabled"));
+done:
+    json_decref(body);
+}
+
+/* Reads the optional token options of generate_token; 0 after answering an error. */
+static int token_options(const json_t *body, const char **name, enum token_scope *scope, double *ttl,
+                         struct http_resp *resp) {
+    json_t *v;
+    *name = "api token";
+    *scope = SCOPE_ADMIN;
+    *ttl = -1;
+    if (!body || json_is_null(body)) return 1;
+    if (!json_is_object(body)) {
+        http_error(resp, 422, "body must be a JSON object");
+        return 0;
+    }
+    if ((v = json_object_get(body, "name")) && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            http_error(resp, 422, "field 'name' must be a string");
+            return 0;
+        }
+        if (json_string_length(v) == 0 || json_string_length(v) > TOKEN_NAME_MAX) {
+            http_error(resp, 400, "token names are 1 to %d characters long", TOKEN_NAME_MAX);
+            return 0;
+        }
+        *name = json_string_value(v);
+    }
+    if ((v = json_object_get(body, "scope")) && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            http_error(resp, 422, "field 'scope' must be a string");
+            return 0;
+        }
+        if (!tokens_parse_scope(json_string_value(v), scope)) {
+            http_error(resp, 400, "scope must be \"admin\" or \"client\"");
+            return 0;
+        }
+    }
+    if ((v = json_object_get(body, "ttl_hours")) && !json_is_null(v)) {
+        if (!json_is_number(v)) {
+            http_error(resp, 422, "field 'ttl_hours' must be a number");
+            return 0;
+        }
+        if (!(json_number_value(v) >= 0 && json_number_value(v) <= 24.0 * 365 * 100)) {
+            http_error(resp, 400, "ttl_hours must be between 0 (never expires) and 876000");
+            return 0;
+        }
+        *ttl = json_number_value(v) * 3600.0;
+    }
+    if ((v = json_object_get(body, "ttl_seconds")) && !json_is_null(v)) {
+        if (!json_is_integer(v)) {
+            http_error(resp, 422, "field 'ttl_seconds' must be an integer");
+            return 0;
+        }
+        if (json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
+            http_error(resp, 400, "ttl_seconds must be at least 1");
+            return 0;
+        }
+        *ttl = (double)json_integer_value(v);
+    }
+    return 1;
+}
+
+static void log_token_event(const char *event, const json_t *tk, const char *client) {
+    log_fields(LOG_INFO, event, json_pack("{s:s, s:O, s:O, s:O, s:s, s:s}", "event", event, "token_id",
+                                          json_object_get(tk, "id"), "scope", json_object_get(tk, "scope"),
+                                          "token_fingerprint", json_object_get(tk, "fingerprint"), "via", "api",
+                                          "client", client));
+}
+
+void api_generate_token(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    json_t *body = NULL, *out = NULL;
+    const char *name;
+    enum token_scope scope;
+    double ttl;
+    int rc;
+    if (req->body_len > 0 && !http_parse_body(req, resp, &body)) return;
+    if (!token_options(body, &name, &scope, &ttl, resp)) goto done;
+    rc = tokens_create(app->tokens, name, scope, ttl, util_now(), &out);
+    if (rc == SCOUT_EINVAL) {
+        http_error(resp, 400, "too many tokens (at most %d); revoke some first", TOKENS_MAX);
+    } else if (rc != SCOUT_OK) {
+        api_store_error(resp, rc);
+    } else {
+        log_token_event("token_created", out, req->client);
+        json_object_set_new(out, "message", json_string("Store this token now: it is not shown again"));
+        http_json(resp, 200, out);
+    }
+done:
+    json_decref(body);
+}
+
+void api_list_tokens(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    (void)req;
+    http_json(resp, 200, tokens_list(app->tokens, util_now()));
+}
+
+void api_revoke_token(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    int rc = tokens_revoke(app->tokens, req->param, util_now());
+    if (rc == SCOUT_ENOTFOUND) {
+        http_error(resp, 404, "no token with this id");
+    } else if (rc != SCOUT_OK) {
+        api_store_error(resp, rc);
+    } else {
+        log_fields(LOG_INFO, "token_revoked", json_pack("{s:s, s:s, s:s, s:s}", "event", "token_revoked", "token_id",
+                                                        req->param, "via", "api", "client", req->client));
+        http_json(resp, 200, json_pack("{s:s, s:s}", "message", "Token revoked", "id", req->param));
+    }
+}
+
+void api_rotate_token(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    json_t *body = NULL, *grace, *out = NULL;
+    double g = 3600;
+    int rc;
+    if (req->body_len > 0 && !http_parse_body(req, resp, &body)) return;
+    grace = json_is_object(body) ? json_object_get(body, "grace_seconds") : NULL;
+    if (body && !json_is_object(body) && !json_is_null(body)) {
+        http_error(resp, 422, "body must be a JSON object");
+        goto done;
+    }
+    if (grace && !json_is_null(grace)) {
+        if (!json_is_integer(grace)) {
+            http_error(resp, 422, "field 'grace_seconds' must be an integer");
+            goto done;
+        }
+        if (json_integer_value(grace) < 0 || json_integer_value(grace) > 30 * 86400) {
+            http_error(resp, 400, "grace_seconds must be between 0 and 2592000");
+            goto done;
+        }
+        g = (double)json_integer_value(grace);
+    }
+    rc = tokens_rotate(app->tokens, req->param, g, util_now(), &out);
+    if (rc == SCOUT_ENOTFOUND) {
+        http_error(resp, 404, "no token with this id");
+    } else if (rc == SCOUT_EINVAL) {
+        http_error(resp, 400, "too many tokens (at most %d); revoke some first", TOKENS_MAX);
+    } else if (rc != SCOUT_OK) {
+        api_store_error(resp, rc);
+    } else {
+        log_token_event("token_rotated", out, req->client);
+        json_object_set_new(out, "old_valid_for_seconds", json_real(g));
+        http_json(resp, 200, out);
+    }
+done:
+    json_decref(body);
 }
 
 typedef int (*settings_update_fn)(struct settings *, struct store *, const json_t *, int *, char *, size_t);

@@ -18,13 +18,6 @@ void api_store_error(struct http_resp *resp, int rc) {
     else http_error(resp, 503, "the store is unavailable; nothing was changed, retry later");
 }
 
-json_t *api_time(double t) {
-    char buf[40];
-    if (t <= 0) return json_null();
-    util_iso8601(t, buf, sizeof buf);
-    return json_string(buf);
-}
-
 int api_min_updates(struct app *app, const struct experiment *e) {
     return e->min_updates >= 0 ? e->min_updates : atomic_load(&app->settings.min_update_requests);
 }
@@ -83,15 +76,15 @@ json_t *api_test_summary(struct app *app, struct experiment *e) {
     json_object_set_new(s, "global_rolled_out", json_boolean(rollout >= 0));
     json_object_set_new(s, "global_variant", json_incref(global));
     json_object_set_new(s, "global_variant_rollout", global);
-    json_object_set_new(s, "created_at", api_time(e->created_at));
+    json_object_set_new(s, "created_at", util_json_time(e->created_at));
     json_object_set_new(s, "update_requests", json_integer((json_int_t)updates));
     json_object_set_new(s, "total_updates", json_integer((json_int_t)updates));
     json_object_set_new(s, "prediction_requests", json_integer((json_int_t)preds));
     json_object_set_new(s, "total_predictions", json_integer((json_int_t)preds));
-    json_object_set_new(s, "latest_update_request", api_time(last_update));
-    json_object_set_new(s, "last_update_at", api_time(last_update));
-    json_object_set_new(s, "latest_prediction_request", api_time(last_pred));
-    json_object_set_new(s, "last_prediction_at", api_time(last_pred));
+    json_object_set_new(s, "latest_update_request", util_json_time(last_update));
+    json_object_set_new(s, "last_update_at", util_json_time(last_update));
+    json_object_set_new(s, "latest_prediction_request", util_json_time(last_pred));
+    json_object_set_new(s, "last_prediction_at", util_json_time(last_pred));
     json_object_set_new(s, "prediction_ratio", api_recent_shares(app, e, &total));
     json_object_set_new(s, "URL", json_string(url));
     json_object_set_new(s, "features", e->features ? json_incref(e->features) : json_array());

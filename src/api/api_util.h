@@ -15,9 +15,6 @@ struct experiment *api_get_test(struct app *app, const struct http_req *req, str
 /* Answers a failed store call: 404 for a vanished test, else 503. */
 void api_store_error(struct http_resp *resp, int rc);
 
-/* ISO-8601 string for t, or JSON null when t is 0 (never). New reference. */
-json_t *api_time(double t);
-
 /* The warm-up length of a test, with the global default resolved. */
 int api_min_updates(struct app *app, const struct experiment *e);
 

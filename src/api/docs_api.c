@@ -1,9 +1,13 @@
-/* docs_api.c — /docs (the HTML reference the Kubernetes probes hit), /healthz and /readyz.
+/* docs_api.c — operations endpoints: /docs (the HTML reference the Kubernetes probes hit),
+ * /metrics (Prometheus), /healthz and /readyz.
  * /healthz says the process serves; /readyz also asks the store, so a load balancer stops
  * sending traffic to a replica whose store is gone. */
 #include "api/api.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "obs/metrics.h"
 
 static const char DOCS_HTML[] =
     "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Scout API</title>"
@@ -33,6 +37,17 @@ void api_docs(struct app *app, const struct http_req *req, struct http_resp *res
     (void)app;
     (void)req;
     http_raw(resp, 200, "text/html; charset=utf-8", DOCS_HTML, sizeof DOCS_HTML - 1);
+}
+
+void api_metrics(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    char *text = metrics_render(app->metrics);
+    (void)req;
+    if (!text) {
+        http_error(resp, 503, "out of memory");
+        return;
+    }
+    http_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
 }
 
 void api_healthz(struct app *app, const struct http_req *req, struct http_resp *resp) {

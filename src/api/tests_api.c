@@ -115,10 +115,10 @@ static void add_trail_fields(struct app *app, struct experiment *e, json_t *out)
             n += c;
             json_object_set_new(freq, e->variants[i].key, json_integer(c));
         }
-        json_array_append_new(trail, json_pack("{s:o, s:o, s:i}", "time_bucket", api_time(start + (double)(b * gran)),
+        json_array_append_new(trail, json_pack("{s:o, s:o, s:i}", "time_bucket", util_json_time(start + (double)(b * gran)),
                                                "frequency", freq, "total", (json_int_t)n));
         if (n > 0)
-            json_array_append_new(status, json_pack("{s:o, s:i, s:f}", "time_bucket", api_time(start + (double)(b * gran)),
+            json_array_append_new(status, json_pack("{s:o, s:i, s:f}", "time_bucket", util_json_time(start + (double)(b * gran)),
                                                     "n", (json_int_t)n, "exploitation",
                                                     100.0 * (double)(n - t.explored[b]) / (double)n));
         total += n;

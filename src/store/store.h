@@ -107,6 +107,27 @@ int store_decision_counts(struct store *s, const char *test_id, double since, do
                           void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
                           void *ud);
 
+/* An API token as stored: only the hash of its secret. Times are epoch seconds, 0 = unset. */
+struct store_token {
+    char id[17];
+    char name[65];
+    int scope;
+    unsigned char hash[32];
+    double created, expires, last_used, revoked, rotated;
+};
+
+/* Inserts or replaces a token (waits for the commit). */
+int store_put_token(struct store *s, const struct store_token *tk);
+
+/* Records a token's last use; does not wait. */
+void store_touch_token(struct store *s, const char *id, double last_used);
+
+/* Every stored token; works while the writer runs. */
+int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud);
+
+/* A number that changes whenever any process changed the tokens. */
+int store_tokens_version(struct store *s, long *out);
+
 /* SCOUT_OK when the database answers. */
 int store_ping(struct store *s);
 

@@ -51,9 +51,16 @@ static const char *SCHEMA =
     "  created REAL NOT NULL, expires REAL NOT NULL, UNIQUE(test_id, request_id));"
     "CREATE INDEX IF NOT EXISTS decisions_by_expiry ON decisions(expires);"
     "CREATE INDEX IF NOT EXISTS decisions_by_test ON decisions(test_id, created);"
-    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, hash BLOB NOT NULL,"
+    "  created REAL NOT NULL, expires REAL NOT NULL, last_used REAL NOT NULL,"
+    "  revoked REAL NOT NULL, rotated REAL NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('tokens_version', '0');";
 
-enum op_kind { OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH };
+enum op_kind {
+    OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_TOUCH
+};
 
 /* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
  * by the writer. */
@@ -80,12 +87,18 @@ struct op {
         struct {
             const char *key, *value;
         } setting;
+        const struct store_token *token;
+        struct {
+            char id[17];
+            double when;
+        } touch;
     } u;
 };
 
 enum stmt_id {
     ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
-    ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_COUNT
+    ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_PUT_TOKEN,
+    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_COUNT
 };
 
 static const char *STMT_SQL[ST_COUNT] = {
@@ -101,6 +114,10 @@ static const char *STMT_SQL[ST_COUNT] = {
     [ST_ROLLOUT] = "UPDATE tests SET rollout=? WHERE id=?",
     [ST_SETTING] = "INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
     [ST_PURGE] = "DELETE FROM decisions WHERE rowid IN (SELECT rowid FROM decisions WHERE expires<? LIMIT ?)",
+    [ST_PUT_TOKEN] = "INSERT OR REPLACE INTO tokens(id, name, scope, hash, created, expires, last_used, revoked, rotated)"
+                     " VALUES(?,?,?,?,?,?,?,?,?)",
+    [ST_TOKENS_VERSION] = "UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key='tokens_version'",
+    [ST_TOUCH_TOKEN] = "UPDATE tokens SET last_used=max(last_used, ?) WHERE id=?",
 };
 
 struct store {
@@ -336,6 +353,26 @@ static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, s
         return step_done(st);
     case OP_FLUSH:
         return SCOUT_OK;
+    case OP_TOKEN: {
+        const struct store_token *tk = op->u.token;
+        st = s->st[ST_PUT_TOKEN];
+        sqlite3_bind_text(st, 1, tk->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tk->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, tk->scope);
+        sqlite3_bind_blob(st, 4, tk->hash, sizeof tk->hash, SQLITE_STATIC);
+        sqlite3_bind_double(st, 5, tk->created);
+        sqlite3_bind_double(st, 6, tk->expires);
+        sqlite3_bind_double(st, 7, tk->last_used);
+        sqlite3_bind_double(st, 8, tk->revoked);
+        sqlite3_bind_double(st, 9, tk->rotated);
+        if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
+        return step_done(s->st[ST_TOKENS_VERSION]);
+    }
+    case OP_TOKEN_TOUCH:
+        st = s->st[ST_TOUCH_TOKEN];
+        sqlite3_bind_double(st, 1, op->u.touch.when);
+        sqlite3_bind_text(st, 2, op->u.touch.id, -1, SQLITE_STATIC);
+        return step_done(st);
     }
     return SCOUT_ERR;
 }
@@ -383,11 +420,13 @@ static void run_batch(struct store *s, struct op *ops) {
         if (op->kind == OP_DECISION) atomic_fetch_sub(&s->pending_decisions, 1);
         if (op->wait) {
             sem_post(&op->done);
-        } else if (op->kind == OP_DECISION) {
+            continue;
+        }
+        if (op->kind == OP_DECISION) {
             free(op->u.decision->context);
             free(op->u.decision);
-            free(op);
         }
+        free(op);   /* every op nobody waits for was malloc'd by its producer */
     }
 }
 
@@ -485,6 +524,20 @@ int store_delete_test(struct store *s, const char *id) {
 int store_set_rollout(struct store *s, const char *id, long variant_id) {
     struct op op = {.kind = OP_ROLLOUT, .test_id = id, .u.rollout = variant_id};
     return submit(s, &op);
+}
+
+int store_put_token(struct store *s, const struct store_token *tk) {
+    struct op op = {.kind = OP_TOKEN, .u.token = tk};
+    return submit(s, &op);
+}
+
+void store_touch_token(struct store *s, const char *id, double last_used) {
+    struct op *op;
+    if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) return;
+    op->kind = OP_TOKEN_TOUCH;
+    snprintf(op->u.touch.id, sizeof op->u.touch.id, "%s", id);
+    op->u.touch.when = last_used;
+    push_op(s, op);
 }
 
 int store_flush(struct store *s) {
@@ -669,6 +722,48 @@ int store_decision_counts(struct store *s, const char *test_id, double since, do
             cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
                (long)sqlite3_column_int64(st, 2), (long)sqlite3_column_int64(st, 3));
         rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE, step = SQLITE_ERROR;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT id, name, scope, hash, created, expires, last_used, revoked, rotated"
+                                   " FROM tokens ORDER BY created, id", -1, &st, NULL) == SQLITE_OK) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct store_token tk = {0};
+            snprintf(tk.id, sizeof tk.id, "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(tk.name, sizeof tk.name, "%s", (const char *)sqlite3_column_text(st, 1));
+            tk.scope = sqlite3_column_int(st, 2);
+            if (sqlite3_column_bytes(st, 3) != (int)sizeof tk.hash) continue;
+            memcpy(tk.hash, sqlite3_column_blob(st, 3), sizeof tk.hash);
+            tk.created = sqlite3_column_double(st, 4);
+            tk.expires = sqlite3_column_double(st, 5);
+            tk.last_used = sqlite3_column_double(st, 6);
+            tk.revoked = sqlite3_column_double(st, 7);
+            tk.rotated = sqlite3_column_double(st, 8);
+            if (cb(ud, &tk) != 0) break;
+        }
+        rc = step == SQLITE_DONE || step == SQLITE_ROW ? SCOUT_OK : SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_tokens_version(struct store *s, long *out) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT CAST(value AS INTEGER) FROM meta WHERE key='tokens_version'", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *out = (long)sqlite3_column_int64(st, 0);
+        rc = SCOUT_OK;
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->rlock);

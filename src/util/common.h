@@ -20,7 +20,8 @@ enum {
 /* Limits on what a client may send. */
 #define SCOUT_MAX_BODY          (1024 * 1024)     /* request body: 1 MiB, else 413 */
 #define SCOUT_MAX_BODY_DRAIN    (8 * 1024 * 1024) /* larger declared bodies are not even read */
-#define SCOUT_MAX_HEADERS       (16 * 1024)       /* all request headers together, else 431 */
+#define SCOUT_MAX_HEADERS       (16 * 1024)       /* request line and headers together, else 431 */
+#define SCOUT_MAX_URI           (8 * 1024)        /* path and query string, else 414 */
 #define SCOUT_MAX_VARIANTS      256
 #define SCOUT_MAX_NAME          256               /* test name, in bytes */
 #define SCOUT_MAX_LABEL         256               /* variant label, in bytes */

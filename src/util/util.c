@@ -38,6 +38,13 @@ void util_iso8601(double t, char *buf, size_t len) {
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
+json_t *util_json_time(double t) {
+    char buf[40];
+    if (t <= 0) return json_null();
+    util_iso8601(t, buf, sizeof buf);
+    return json_string(buf);
+}
+
 void util_uuid4(char out[SCOUT_ID_LEN + 1]) {
     static const char hex[] = "0123456789abcdef";
     unsigned char b[16];

@@ -4,6 +4,8 @@
 #define SCOUT_UTIL_H
 
 #include <stddef.h>
+#include <jansson.h>
+
 #include "util/common.h"
 
 /* Seconds since the Unix epoch, with sub-second precision. */
@@ -14,6 +16,9 @@ double util_monotonic(void);
 
 /* Formats t (epoch seconds) as "2026-11-24T21:34:41.123Z" into buf (at least 32 bytes). */
 void util_iso8601(double t, char *buf, size_t len);
+
+/* ISO-8601 JSON string for t, or JSON null when t is 0 (never). New reference. */
+json_t *util_json_time(double t);
 
 /* Writes a random UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") and a NUL into out. */
 void util_uuid4(char out[SCOUT_ID_LEN + 1]);

@@ -56,10 +56,11 @@ integration: $(BUILD)/scoutd
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" unit integration
 
-# Fuzz targets (libFuzzer, clang) for every parser of untrusted input; `make test` runs each
-# for FUZZ_SECONDS, `make fuzz FUZZ_SECONDS=600` for longer. The corpus grows in $(BUILD)/corpus.
+# Fuzz targets (libFuzzer, clang, ASan+UBSan) for every parser of untrusted input; `make test`
+# runs each for FUZZ_SECONDS (60 in CI, where CI is set; 10 otherwise); `make fuzz
+# FUZZ_SECONDS=600` for longer. The corpus grows in $(BUILD)/corpus.
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
-FUZZ_SECONDS ?= 5
+FUZZ_SECONDS ?= $(if $(CI),60,10)
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" fuzz-run
 

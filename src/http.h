@@ -17,7 +17,7 @@ struct http_req {
     void *conn;               /* the library's connection, for http_header */
 };
 
-#define HTTP_MAX_EXTRA_HEADERS 4
+#define HTTP_MAX_EXTRA_HEADERS 8
 
 struct http_resp {
     int status;

@@ -61,7 +61,7 @@ static int token_options(const json_t *body, const char **name, enum token_scope
         http_error(resp, 422, "body must be a JSON object");
         return 0;
     }
-    if ((v = json_object_get(body, "name")) && !json_is_null(v)) {
+    if ((v = json_object_get(body, "name"))) {
         if (!json_is_string(v)) {
             http_error(resp, 422, "field 'name' must be a string");
             return 0;
@@ -72,7 +72,7 @@ static int token_options(const json_t *body, const char **name, enum token_scope
         }
         *name = json_string_value(v);
     }
-    if ((v = json_object_get(body, "scope")) && !json_is_null(v)) {
+    if ((v = json_object_get(body, "scope"))) {
         if (!json_is_string(v)) {
             http_error(resp, 422, "field 'scope' must be a string");
             return 0;
@@ -82,7 +82,7 @@ static int token_options(const json_t *body, const char **name, enum token_scope
             return 0;
         }
     }
-    if ((v = json_object_get(body, "ttl_hours")) && !json_is_null(v)) {
+    if ((v = json_object_get(body, "ttl_hours"))) {
         if (!json_is_number(v)) {
             http_error(resp, 422, "field 'ttl_hours' must be a number");
             return 0;
@@ -93,7 +93,7 @@ static int token_options(const json_t *body, const char **name, enum token_scope
         }
         *ttl = json_number_value(v) * 3600.0;
     }
-    if ((v = json_object_get(body, "ttl_seconds")) && !json_is_null(v)) {
+    if ((v = json_object_get(body, "ttl_seconds"))) {
         if (!json_is_integer(v)) {
             http_error(resp, 422, "field 'ttl_seconds' must be an integer");
             return 0;
@@ -164,7 +164,7 @@ void api_rotate_token(struct app *app, const struct http_req *req, struct http_r
         http_error(resp, 422, "body must be a JSON object");
         goto done;
     }
-    if (grace && !json_is_null(grace)) {
+    if (grace) {
         if (!json_is_integer(grace)) {
             http_error(resp, 422, "field 'grace_seconds' must be an integer");
             goto done;

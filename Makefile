@@ -15,7 +15,10 @@ BUILD    ?= build
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS     := $(shell find src -name '*.c' | sort)
-OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o)
+# Files served as they are (the OpenAPI document, the /docs page) are linked into scoutd as
+# data: symbols _binary_src_assets_<name>_start/_end.
+ASSETS   := $(wildcard src/assets/*)
+OBJS     := $(SRCS:%.c=$(BUILD)/obj/%.o) $(ASSETS:%=$(BUILD)/obj/%.o)
 LIBOBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -35,6 +38,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/src/assets/%.o: src/assets/%
+	@mkdir -p $(dir $@)
+	@echo "  ASSET $<"
+	$(Q)ld -r -b binary -z noexecstack -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)

@@ -9,6 +9,7 @@
 #include "auth/ratelimit.h"
 #include "auth/tokens.h"
 #include "config.h"
+#include "obs/logstream.h"
 #include "obs/metrics.h"
 #include "registry.h"
 #include "settings.h"
@@ -22,6 +23,7 @@ struct app {
     struct tokens *tokens;
     struct ratelimit *ratelimit;
     struct metrics *metrics;
+    struct logstream *logstream;
     _Atomic bool protected_api;   /* API protection on; persisted as the "protection" setting */
     double started_at;
 };

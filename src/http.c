@@ -69,6 +69,10 @@ int http_parse_body(const struct http_req *req, struct http_resp *r, json_t **ou
     return 1;
 }
 
+const char *http_query(const struct http_req *req, const char *name) {
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 const char *http_header(const struct http_req *req, const char *name) {
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+struct logstream_sub;
+
 struct http_req {
     const char *method;       /* "GET", "POST", ... (HEAD is routed as GET) */
     const char *path;         /* decoded path, without the query string */
@@ -30,6 +32,7 @@ struct http_resp {
     char *body;               /* owned raw body when json is NULL */
     size_t body_len;
     const char *content_type; /* for a raw body */
+    struct logstream_sub *stream; /* set: answer with this live log stream (owned) */
 };
 
 /* Sets a JSON response; steals body. */
@@ -47,6 +50,9 @@ void http_header_add(struct http_resp *r, const char *name, const char *fmt, ...
 /* Parses the body as JSON into *out (new reference). On failure fills r with 400 (malformed)
  * and returns 0. An empty body is malformed. */
 int http_parse_body(const struct http_req *req, struct http_resp *r, json_t **out);
+
+/* A query-string argument's value, or NULL. */
+const char *http_query(const struct http_req *req, const char *name);
 
 /* A request header's value, or NULL. */
 const char *http_header(const struct http_req *req, const char *name);

@@ -16,6 +16,10 @@
 
 #define DRAIN_SECONDS 10.0
 
+static void stream_sink(void *ud, int level, const char *line) {
+    logstream_push(ud, level, line);
+}
+
 int main(int argc, char **argv) {
     struct config cfg;
     struct app app = {0};
@@ -59,6 +63,7 @@ int main(int argc, char **argv) {
     if (store_open(&app.store, cfg.data_dir, cfg.sync_full) != SCOUT_OK) goto out;
     settings_load(&app.settings, app.store, &cfg);
     if (registry_new(&app.reg) != SCOUT_OK || metrics_new(&app.metrics) != SCOUT_OK ||
+        logstream_new(&app.logstream) != SCOUT_OK ||
         ratelimit_new(&app.ratelimit, cfg.auth_max_failures, cfg.auth_backoff_seconds) != SCOUT_OK ||
         tokens_open(&app.tokens, app.store, cfg.auth_token, cfg.token_ttl_hours) != SCOUT_OK)
         goto out;
@@ -68,6 +73,7 @@ int main(int argc, char **argv) {
                           "`scoutd token create --data-dir DIR` or set SCOUT_AUTH_TOKEN");
     if (app_load(&app) != SCOUT_OK) goto out;
     if (store_start(app.store) != SCOUT_OK) goto out;
+    log_set_sink(stream_sink, app.logstream);
     if (server_start(&srv, &app) != SCOUT_OK) goto out;
 
     {
@@ -96,6 +102,8 @@ out:
     tokens_close(app.tokens);
     ratelimit_free(app.ratelimit);
     metrics_free(app.metrics);
+    log_set_sink(NULL, NULL);
+    logstream_free(app.logstream);
     if (app.store) settings_free(&app.settings);
     config_free(&cfg);
     if (rc == 0) log_msg(LOG_INFO, "scoutd stopped cleanly");

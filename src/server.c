@@ -105,12 +105,34 @@ static void client_address(struct MHD_Connection *c, char *buf, size_t len) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, buf, (socklen_t)len);
 }
 
+/* A live log stream: chunked, read from the ring by logstream_read. */
+static enum MHD_Result send_stream(struct MHD_Connection *c, struct http_resp *r) {
+    struct logstream_sub *sub = r->stream;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    r->stream = NULL;
+    logstream_bind(sub, c);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, logstream_read, sub, logstream_release);
+    if (!resp) {
+        logstream_release(sub);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");   /* nginx: pass events through */
+    for (int i = 0; i < r->nheaders; i++) MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, struct http_resp *r) {
     struct MHD_Response *resp;
     enum MHD_Result ret;
     char *body;
     size_t len;
     const char *ctype;
+    if (r->stream) return send_stream(c, r);
     if (r->json) {
         body = json_dumps(r->json, JSON_COMPACT);
         len = body ? strlen(body) : 0;
@@ -246,7 +268,7 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
         http_header_add(&resp, "Access-Control-Allow-Origin", "%s", origin);
         http_header_add(&resp, "Vary", "Origin");
     }
-    metrics_request(srv->app->metrics, method, template, resp.status);
+    metrics_request(srv->app->metrics, method, template, resp.status, util_monotonic() - st->start);
     log_request(method, template, resp.status, st->start, client);
     ret = send_response(c, &resp);
     json_decref(resp.json);
@@ -381,6 +403,7 @@ static void *watchdog_main(void *arg) {
             }
         }
         if (cut) log_msg(LOG_DEBUG, "closed %d connection(s) idle or incomplete for %d s", cut, srv->app->cfg->request_timeout);
+        logstream_tick(srv->app->logstream);   /* heartbeats for idle log streams */
     }
     pthread_mutex_unlock(&srv->track_lock);
     return NULL;
@@ -420,7 +443,7 @@ static struct MHD_Daemon *start_daemon(struct server *srv, struct listener *l, i
     struct config *cfg = srv->app->cfg;
     struct addrinfo hints = {0}, *ai = NULL;
     char portbuf[16];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     unsigned threads = (unsigned)cfg->threads;
     struct MHD_Daemon *d;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -520,6 +543,7 @@ void server_stop(struct server *srv, double grace) {
      * finish. (MHD_quiesce_daemon would stop accepting instead, but with an epoll thread pool
      * it races with the workers and can abort the process.) */
     atomic_store(&srv->draining, 1);
+    logstream_close(srv->app->logstream);   /* live log streams end: they never finish alone */
     while (atomic_load(&srv->inflight) > 0 && util_monotonic() < deadline) {
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);

@@ -48,6 +48,8 @@ void api_revoke_token(struct app *, const struct http_req *, struct http_resp *)
 void api_rotate_token(struct app *, const struct http_req *, struct http_resp *);
 void api_metrics(struct app *, const struct http_req *, struct http_resp *);
 void api_docs(struct app *, const struct http_req *, struct http_resp *);
+void api_openapi(struct app *, const struct http_req *, struct http_resp *);
+void api_logs_stream(struct app *, const struct http_req *, struct http_resp *);
 void api_healthz(struct app *, const struct http_req *, struct http_resp *);
 void api_readyz(struct app *, const struct http_req *, struct http_resp *);
 

@@ -7,47 +7,80 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/assets.h"
 #include "obs/metrics.h"
-
-static const char DOCS_HTML[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Scout API</title>"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}"
-    "code{background:#f2f2f2;padding:.1rem .3rem}td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd}"
-    "</style></head><body><h1>Scout API</h1>"
-    "<p>Self-optimizing A/B tests. JSON in, JSON out; errors are <code>{\"detail\": \"...\"}</code>.</p>"
-    "<table><tr><th>Method</th><th>Path</th><th>What it does</th></tr>"
-    "<tr><td>POST</td><td><code>/api/create_model</code></td><td>Create a test: <code>{\"name\", \"variants\": {\"0\": \"A\", \"1\": \"B\"}}</code>, optional <code>policy</code>, <code>min_updates</code>, <code>epsilon</code>, <code>features</code></td></tr>"
-    "<tr><td>POST</td><td><code>/api/fetch_recommended_variant</code></td><td>Decide: <code>{\"cb_model_id\", \"context\"?, \"request_id\"?}</code></td></tr>"
-    "<tr><td>POST</td><td><code>/api/update_model/{id}</code></td><td>Report rewards: <code>{\"updates\": [{\"decision\" | \"variant_id\", \"reward\", \"request_id\"?, \"context\"?}]}</code></td></tr>"
-    "<tr><td>GET</td><td><code>/api/models</code></td><td>List tests with counters and traffic shares</td></tr>"
-    "<tr><td>GET</td><td><code>/api/model_details/{id}</code></td><td>Analytics: request trail, exploitation, per-feature data, per-variant performance</td></tr>"
-    "<tr><td>POST</td><td><code>/api/rollout_global_variant/{id}</code></td><td>Serve one variant to everyone: <code>{\"variant\"}</code></td></tr>"
-    "<tr><td>POST</td><td><code>/api/clear_global_variant/{id}</code></td><td>Return to learning</td></tr>"
-    "<tr><td>POST</td><td><code>/api/delete_model/{id}</code></td><td>Delete a test and its data</td></tr>"
-    "<tr><td>GET</td><td><code>/admin/get_protection</code></td><td>Whether API protection is on</td></tr>"
-    "<tr><td>GET, POST</td><td><code>/admin/model_config</code></td><td><code>time_window_minutes</code>, <code>bucket_granularity_seconds</code>, <code>min_update_requests</code></td></tr>"
-    "<tr><td>GET, POST</td><td><code>/admin/system_config</code></td><td><code>host</code>, <code>port</code>, <code>debug</code> (apply at restart)</td></tr>"
-    "<tr><td>GET, POST</td><td><code>/admin/redis_config</code></td><td><code>host</code>, <code>port</code>, <code>ttl</code> (decision TTL, applies at once)</td></tr>"
-    "<tr><td>GET</td><td><code>/admin/redis_health</code></td><td>Store health and live decision records</td></tr>"
-    "<tr><td>GET</td><td><code>/healthz</code>, <code>/readyz</code></td><td>Liveness; readiness (503 while the store is unreachable)</td></tr>"
-    "</table></body></html>";
+#include "registry.h"
 
 void api_docs(struct app *app, const struct http_req *req, struct http_resp *resp) {
     (void)app;
     (void)req;
-    http_raw(resp, 200, "text/html; charset=utf-8", DOCS_HTML, sizeof DOCS_HTML - 1);
+    /* The page renders /openapi.json in the browser with its own script: no CDN, works offline. */
+    http_raw(resp, 200, "text/html; charset=utf-8", ASSET(docs_html));
+}
+
+void api_openapi(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    (void)app;
+    (void)req;
+    http_raw(resp, 200, "application/json", ASSET(openapi_json));
+}
+
+/* Per-test series: one label value per live test, so cardinality follows the number of
+ * tests an operator created, not anything a client sends. */
+static void test_metrics(struct app *app, struct metrics_text *t) {
+    struct experiment **list;
+    size_t n;
+    if (registry_list(app->reg, &list, &n) != SCOUT_OK) return;
+    metrics_printf(t, "# HELP scout_tests Tests defined.\n# TYPE scout_tests gauge\nscout_tests %zu\n", n);
+    metrics_printf(t, "# HELP scout_decisions_total Decisions served, by test.\n# TYPE scout_decisions_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        metrics_printf(t, "scout_decisions_total{model_id=\"%s\"} %llu\n", list[i]->id,
+                       (unsigned long long)atomic_load(&list[i]->predictions));
+    metrics_printf(t, "# HELP scout_rewards_total Rewards applied, by test.\n# TYPE scout_rewards_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        struct policy p;
+        if (experiment_snapshot(list[i], &p, NULL) != SCOUT_OK) continue;
+        metrics_printf(t, "scout_rewards_total{model_id=\"%s\"} %llu\n", list[i]->id, (unsigned long long)p.updates);
+        policy_free(&p);
+    }
+    registry_release_list(list, n);
 }
 
 void api_metrics(struct app *app, const struct http_req *req, struct http_resp *resp) {
-    char *text = metrics_render(app->metrics);
+    struct metrics_text t;
+    int up = store_ping(app->store) == SCOUT_OK;
     (void)req;
-    if (!text) {
+    metrics_render(app->metrics, &t);
+    test_metrics(app, &t);
+    store_render_metrics(app->store, &t);
+    metrics_printf(&t, "# HELP scout_store_up Whether the store answers (1) or not (0).\n"
+                       "# TYPE scout_store_up gauge\nscout_store_up %d\n", up);
+    metrics_printf(&t, "# HELP scout_redis_connections Live connections to Redis (0 on the embedded store).\n"
+                       "# TYPE scout_redis_connections gauge\nscout_redis_connections 0\n");
+    if (!t.p) {
         http_error(resp, 503, "out of memory");
         return;
     }
-    http_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
-    free(text);
+    http_raw(resp, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
+    free(t.p);
+}
+
+void api_logs_stream(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    static const char *LEVELS[] = {"debug", "info", "warn", "error"};
+    const char *want = http_query(req, "level");
+    int level = 0;
+    if (want) {
+        for (level = 0; level < 4 && strcmp(want, LEVELS[level]); level++) {
+        }
+        if (level == 4) {
+            http_error(resp, 400, "level must be debug, info, warn or error");
+            return;
+        }
+    }
+    if (!(resp->stream = logstream_subscribe(app->logstream, level))) {
+        http_error(resp, 503, "too many live log viewers (at most %d)", LOGSTREAM_MAX_SUBSCRIBERS);
+        return;
+    }
+    resp->status = 200;
 }
 
 void api_healthz(struct app *app, const struct http_req *req, struct http_resp *resp) {

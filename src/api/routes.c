@@ -32,7 +32,9 @@ static const struct api_route ROUTES[] = {
     R("POST", "/admin/redis_config", api_redis_config, ACCESS_ADMIN),
     R("GET", "/admin/redis_health", api_redis_health, ACCESS_ADMIN),
     R("GET", "/metrics", api_metrics, ACCESS_METRICS),
+    R("GET", "/logs/stream", api_logs_stream, ACCESS_ADMIN),
     R("GET", "/docs", api_docs, ACCESS_OPEN),
+    R("GET", "/openapi.json", api_openapi, ACCESS_OPEN),
     R("GET", "/healthz", api_healthz, ACCESS_OPEN),
     R("GET", "/readyz", api_readyz, ACCESS_OPEN),
 };

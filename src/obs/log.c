@@ -12,6 +12,15 @@
 #include "util/util.h"
 
 static _Atomic int min_level = LOG_INFO;
+/* Set once at start-up and cleared at shutdown, like min_level: process-wide configuration. */
+static void (*_Atomic sink_fn)(void *, int, const char *);
+static void *_Atomic sink_ud;
+static _Thread_local int in_sink;   /* a sink that logs must not re-enter itself */
+
+void log_set_sink(void (*sink)(void *ud, int level, const char *line), void *ud) {
+    sink_ud = ud;
+    sink_fn = sink;
+}
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 int log_set_level(const char *name) {
@@ -51,6 +60,12 @@ void log_fields(enum log_level level, const char *msg, json_t *fields) {
     fputc('\n', stdout);
     fflush(stdout);
     funlockfile(stdout);
+    void (*sink)(void *, int, const char *) = sink_fn;
+    if (sink && !in_sink) {
+        in_sink = 1;
+        sink(sink_ud, (int)level, line);
+        in_sink = 0;
+    }
     free(line);
 }
 

@@ -11,6 +11,9 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* Sets the lowest level written ("debug", "info", "warn", "error"); returns 0 on an unknown name. */
 int log_set_level(const char *name);
 
+/* Also hands every written record to sink (the live log stream); NULL detaches it. */
+void log_set_sink(void (*sink)(void *ud, int level, const char *line), void *ud);
+
 /* Writes a record with printf-style msg. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

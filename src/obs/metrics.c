@@ -1,8 +1,8 @@
-/* metrics.c — Prometheus counters. Request counters live in a fixed open-addressed table of
- * (method, route template, status) keys: a key is claimed once under a mutex, every later
- * increment is a lock-free atomic add. The table cannot grow past REQ_SLOTS; keys beyond it
- * (impossible with the route table's size, short of hostile methods) fold into one overflow
- * series rather than allocating. */
+/* metrics.c — Prometheus counters and histograms. Request counters live in a fixed
+ * open-addressed table of (method, route template, status) keys, durations in one of (route
+ * template): a key is claimed once under a mutex, every later update is a lock-free atomic
+ * add. The tables cannot grow; keys beyond them (impossible with the route table's size)
+ * fold into an overflow counter rather than allocating. Process figures come from /proc. */
 #include "obs/metrics.h"
 
 #include <pthread.h>
@@ -12,10 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "util/common.h"
+#include "util/util.h"
 
 #define REQ_SLOTS 1024
+#define ROUTE_SLOTS 64
+
+/* Upper bounds of the histogram buckets, in seconds; the last is +Inf. */
+static const double BOUNDS[HISTOGRAM_BUCKETS - 1] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,    0.025,  0.05,    0.1,    0.25,  0.5,   1.0, 10.0};
 
 static const char *REASONS[AUTH_NREASONS] = {"missing", "malformed", "invalid", "expired",
                                               "revoked", "scope",     "rate_limited"};
@@ -29,17 +38,33 @@ struct req_slot {
     _Atomic uint64_t count;
 };
 
+struct route_slot {
+    _Atomic(const char *) route;
+    struct histogram duration;
+};
+
 struct metrics {
     _Atomic uint64_t auth[AUTH_NREASONS];
     pthread_mutex_t claim;
     struct req_slot req[REQ_SLOTS];
+    struct route_slot routes[ROUTE_SLOTS];
     _Atomic uint64_t req_overflow;
+    double started_at;
 };
+
+void histogram_observe(struct histogram *h, double seconds) {
+    int b = 0;
+    while (b < HISTOGRAM_BUCKETS - 1 && seconds > BOUNDS[b]) b++;
+    atomic_fetch_add(&h->bucket[b], 1);
+    atomic_fetch_add(&h->count, 1);
+    atomic_fetch_add(&h->sum_ns, (uint64_t)(seconds > 0 ? seconds * 1e9 : 0));
+}
 
 int metrics_new(struct metrics **out) {
     struct metrics *m = calloc(1, sizeof *m);
     if (!m) return SCOUT_ENOMEM;
     pthread_mutex_init(&m->claim, NULL);
+    m->started_at = util_now();
     *out = m;
     return SCOUT_OK;
 }
@@ -64,8 +89,26 @@ static int method_index(const char *method) {
     return (int)NMETHODS - 1;
 }
 
-void metrics_request(struct metrics *m, const char *method, const char *route, int status) {
+static void observe_route(struct metrics *m, const char *route, double seconds) {
+    uintptr_t h = (uintptr_t)route >> 3;
+    for (int probe = 0; probe < ROUTE_SLOTS; probe++) {
+        struct route_slot *s = &m->routes[(h + (uintptr_t)probe) % ROUTE_SLOTS];
+        const char *r = atomic_load(&s->route);
+        if (!r) {
+            pthread_mutex_lock(&m->claim);
+            if (!(r = atomic_load(&s->route))) atomic_store(&s->route, r = route);
+            pthread_mutex_unlock(&m->claim);
+        }
+        if (r == route) {
+            histogram_observe(&s->duration, seconds);
+            return;
+        }
+    }
+}
+
+void metrics_request(struct metrics *m, const char *method, const char *route, int status, double seconds) {
     int mi = method_index(method);
+    observe_route(m, route, seconds);
     uintptr_t h = ((uintptr_t)route >> 3) * 31u + (uintptr_t)mi * 7u + (uintptr_t)status;
     for (int probe = 0; probe < REQ_SLOTS; probe++) {
         struct req_slot *s = &m->req[(h + (uintptr_t)probe) % REQ_SLOTS];
@@ -89,14 +132,7 @@ void metrics_request(struct metrics *m, const char *method, const char *route, i
     atomic_fetch_add(&m->req_overflow, 1);
 }
 
-/* A growable string for the exposition. */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...) {
+void metrics_printf(struct metrics_text *b, const char *fmt, ...) {
     va_list ap;
     int n;
     if (!b->p) return;
@@ -118,21 +154,83 @@ static void put(struct buf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-char *metrics_render(struct metrics *m) {
-    struct buf b = {malloc(8192), 0, 8192};
-    put(&b, "# HELP scout_api_requests_total API requests answered, by method, route template and status.\n"
-            "# TYPE scout_api_requests_total counter\n");
+void metrics_histogram(struct metrics_text *t, const char *name, const char *labels, struct histogram *h) {
+    uint64_t cum = 0;
+    for (int b = 0; b < HISTOGRAM_BUCKETS; b++) {
+        cum += atomic_load(&h->bucket[b]);
+        if (b < HISTOGRAM_BUCKETS - 1)
+            metrics_printf(t, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, BOUNDS[b], (unsigned long long)cum);
+        else
+            metrics_printf(t, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
+    }
+    /* Labels end in ','; the _sum and _count lines need them without it (or no braces). */
+    int ll = (int)strlen(labels);
+    if (ll) {
+        metrics_printf(t, "%s_sum{%.*s} %.9f\n", name, ll - 1, labels, (double)atomic_load(&h->sum_ns) / 1e9);
+        metrics_printf(t, "%s_count{%.*s} %llu\n", name, ll - 1, labels, (unsigned long long)atomic_load(&h->count));
+    } else {
+        metrics_printf(t, "%s_sum %.9f\n", name, (double)atomic_load(&h->sum_ns) / 1e9);
+        metrics_printf(t, "%s_count %llu\n", name, (unsigned long long)atomic_load(&h->count));
+    }
+}
+
+/* Resident memory, open descriptors and CPU time of this process, from /proc. */
+static void process_metrics(struct metrics *m, struct metrics_text *t) {
+    long pages = 0, rss = 0, fds = 0;
+    struct rusage ru;
+    FILE *f = fopen("/proc/self/statm", "r");
+    DIR *d;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        fclose(f);
+    }
+    if ((d = opendir("/proc/self/fd"))) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.') fds++;
+        closedir(d);
+        fds--;   /* the directory stream's own descriptor */
+    }
+    getrusage(RUSAGE_SELF, &ru);
+    metrics_printf(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+                   rss * sysconf(_SC_PAGESIZE));
+    metrics_printf(t, "# HELP process_open_fds Open file descriptors.\n# TYPE process_open_fds gauge\n"
+                      "process_open_fds %ld\n", fds);
+    metrics_printf(t, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+                      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n", m->started_at);
+    metrics_printf(t, "# HELP process_cpu_seconds_total User and system CPU time spent.\n"
+                      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+                   (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                       ru.ru_stime.tv_usec / 1e6);
+}
+
+void metrics_render(struct metrics *m, struct metrics_text *t) {
+    char labels[160];
+    t->cap = 16384;
+    t->len = 0;
+    t->p = malloc(t->cap);
+    if (t->p) t->p[0] = '\0';
+    metrics_printf(t, "# HELP scout_api_requests_total API requests answered, by method, route template and status.\n"
+                      "# TYPE scout_api_requests_total counter\n");
     for (int i = 0; i < REQ_SLOTS; i++) {
         const char *r = atomic_load(&m->req[i].route);
         if (!r) continue;
-        put(&b, "scout_api_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n", METHODS[m->req[i].method],
-            r, m->req[i].status, (unsigned long long)atomic_load(&m->req[i].count));
+        metrics_printf(t, "scout_api_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+                       METHODS[m->req[i].method], r, m->req[i].status, (unsigned long long)atomic_load(&m->req[i].count));
     }
-    put(&b, "# HELP scout_auth_failures_total Requests refused by API protection, by reason.\n"
-            "# TYPE scout_auth_failures_total counter\n");
+    metrics_printf(t, "# HELP scout_api_request_duration_seconds Time from a request's first byte to its answer, by route template.\n"
+                      "# TYPE scout_api_request_duration_seconds histogram\n");
+    for (int i = 0; i < ROUTE_SLOTS; i++) {
+        const char *r = atomic_load(&m->routes[i].route);
+        if (!r) continue;
+        snprintf(labels, sizeof labels, "route=\"%s\",", r);
+        metrics_histogram(t, "scout_api_request_duration_seconds", labels, &m->routes[i].duration);
+    }
+    metrics_printf(t, "# HELP scout_auth_failures_total Requests refused by API protection, by reason.\n"
+                      "# TYPE scout_auth_failures_total counter\n");
     for (int r = 0; r < AUTH_NREASONS; r++)
-        put(&b, "scout_auth_failures_total{reason=\"%s\"} %llu\n", REASONS[r], (unsigned long long)atomic_load(&m->auth[r]));
-    put(&b, "# HELP scout_redis_connections Live connections to Redis (0 on the embedded store).\n"
-            "# TYPE scout_redis_connections gauge\nscout_redis_connections 0\n");
-    return b.p;
+        metrics_printf(t, "scout_auth_failures_total{reason=\"%s\"} %llu\n", REASONS[r],
+                       (unsigned long long)atomic_load(&m->auth[r]));
+    process_metrics(m, t);
 }

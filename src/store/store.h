@@ -128,6 +128,10 @@ int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_to
 /* A number that changes whenever any process changed the tokens. */
 int store_tokens_version(struct store *s, long *out);
 
+/* Appends the store's series (operations by kind, commit latency, queue depth) to t. */
+struct metrics_text;
+void store_render_metrics(struct store *s, struct metrics_text *t);
+
 /* SCOUT_OK when the database answers. */
 int store_ping(struct store *s);
 

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "util/util.h"
 
 #define SCHEMA_VERSION 1
@@ -133,6 +134,17 @@ struct store {
     pthread_t writer;
     double last_purge;
     int purge_backlog;
+    /* Figures for /metrics, updated by the writer. */
+    _Atomic uint64_t ops_done[OP_TOKEN_TOUCH + 1];
+    _Atomic uint64_t ops_failed[OP_TOKEN_TOUCH + 1];
+    _Atomic uint64_t purged;
+    struct histogram commit_latency;
+};
+
+static const char *OP_NAMES[OP_TOKEN_TOUCH + 1] = {
+    [OP_DECISION] = "decision", [OP_REWARDS] = "rewards",   [OP_PUT_TEST] = "put_test",
+    [OP_DELETE_TEST] = "delete_test", [OP_ROLLOUT] = "rollout", [OP_SETTING] = "setting",
+    [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_TOUCH] = "token_touch",
 };
 
 /* Per-batch aggregation of decision counts, so a batch of N decisions costs N inserts and
@@ -396,6 +408,7 @@ static int write_tallies(struct store *s, struct tally *t, size_t n) {
 static void run_batch(struct store *s, struct op *ops) {
     struct tally *t = NULL;
     size_t nt = 0, ct = 0;
+    double started = util_monotonic();
     int commit_rc = exec_sql(s->wdb, "BEGIN IMMEDIATE");
     for (struct op *op = ops; op; op = op->next) {
         op->status = commit_rc == SCOUT_OK ? do_op(s, op, &t, &nt, &ct) : commit_rc;
@@ -410,9 +423,11 @@ static void run_batch(struct store *s, struct op *ops) {
         log_msg(LOG_ERROR, "store: a batch failed to commit; its requests get an error");
     }
     free(t);
+    histogram_observe(&s->commit_latency, util_monotonic() - started);
     for (struct op *op = ops, *next; op; op = next) {
         next = op->next;   /* a woken caller may free its op at once */
         if (commit_rc != SCOUT_OK) op->status = SCOUT_ESTORE;
+        atomic_fetch_add(op->status == SCOUT_OK ? &s->ops_done[op->kind] : &s->ops_failed[op->kind], 1);
         if (op->kind == OP_REWARDS && op->status == SCOUT_OK && op->u.rewards.on_commit) {
             struct store_reward *ev = op->u.rewards.ev;
             op->u.rewards.on_commit(op->u.rewards.arg, ev, op->u.rewards.n);
@@ -440,6 +455,7 @@ static void purge_step(struct store *s) {
         return;
     }
     s->purge_backlog = sqlite3_changes(s->wdb) == PURGE_SLICE;
+    atomic_fetch_add(&s->purged, (uint64_t)sqlite3_changes(s->wdb));
     s->last_purge = util_monotonic();
 }
 
@@ -768,6 +784,26 @@ int store_tokens_version(struct store *s, long *out) {
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->rlock);
     return rc;
+}
+
+void store_render_metrics(struct store *s, struct metrics_text *t) {
+    metrics_printf(t, "# HELP scout_store_operations_total Store operations by kind and result.\n"
+                      "# TYPE scout_store_operations_total counter\n");
+    for (int k = 0; k <= OP_TOKEN_TOUCH; k++) {
+        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"ok\"} %llu\n", OP_NAMES[k],
+                       (unsigned long long)atomic_load(&s->ops_done[k]));
+        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"error\"} %llu\n", OP_NAMES[k],
+                       (unsigned long long)atomic_load(&s->ops_failed[k]));
+    }
+    metrics_printf(t, "# HELP scout_store_commit_seconds Time to run and commit one batch of store operations.\n"
+                      "# TYPE scout_store_commit_seconds histogram\n");
+    metrics_histogram(t, "scout_store_commit_seconds", "", &s->commit_latency);
+    metrics_printf(t, "# HELP scout_store_pending_decisions Decision records queued and not yet committed.\n"
+                      "# TYPE scout_store_pending_decisions gauge\nscout_store_pending_decisions %ld\n",
+                   atomic_load(&s->pending_decisions));
+    metrics_printf(t, "# HELP scout_store_purged_decisions_total Expired decision records purged.\n"
+                      "# TYPE scout_store_purged_decisions_total counter\nscout_store_purged_decisions_total %llu\n",
+                   (unsigned long long)atomic_load(&s->purged));
 }
 
 int store_ping(struct store *s) {

@@ -58,10 +58,13 @@ static struct slot *find(struct ratelimit *rl, const char *addr, double now, int
     for (int i = 0; i < PROBES; i++) {
         struct slot *s = &rl->slots[(h + (unsigned)i) % RATELIMIT_SLOTS];
         double score;
-        if (!strcmp(s->addr, addr)) return s;
-        /* Prefer an empty slot, then a stale one, then the oldest. */
+        /* Keys are kept truncated to the slot: compare them the same way. */
+        if (s->addr[0] && !strncmp(s->addr, addr, sizeof s->addr - 1)) return s;
+        /* Prefer an empty slot, then a stale one, then the oldest unblocked one; a blocked
+         * address is evicted only when every probed slot holds a live block. */
         if (!s->addr[0]) score = -INFINITY;
         else if (now - s->window_start > RATELIMIT_WINDOW && now >= s->blocked_until) score = -1e18 + s->window_start;
+        else if (now < s->blocked_until) score = 1e18 + s->blocked_until;
         else score = s->window_start;
         if (score < best) {
             best = score;

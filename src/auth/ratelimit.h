@@ -1,7 +1,9 @@
 /* ratelimit.h — backoff for client addresses that keep failing authentication.
- * A fixed-size table (RATELIMIT_SLOTS) bounds memory whatever the number of addresses: an
- * attacker rotating addresses only evicts stale entries. It never sees requests that carry a
- * valid token: those are never slowed down. */
+ * A fixed-size table (RATELIMIT_SLOTS) bounds memory whatever the number of addresses; an
+ * attacker rotating through more addresses than that evicts stale and unblocked entries
+ * first, and a live block only when every probed slot holds one. Failures count in a fixed
+ * window from an address's first failure. Requests that carry a valid token never come here:
+ * they are never slowed down. */
 #ifndef SCOUT_RATELIMIT_H
 #define SCOUT_RATELIMIT_H
 

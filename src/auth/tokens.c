@@ -66,12 +66,18 @@ int tokens_parse_scope(const char *name, enum token_scope *out) {
     return 1;
 }
 
+/* A table being loaded from the store. */
+struct loading {
+    struct entry *v;
+    size_t n;
+};
+
 static int load_one(void *ud, const struct store_token *tk) {
-    struct tokens *t = ud;
-    if (t->n >= TOKENS_MAX) return 1;
-    t->v[t->n].tk = *tk;
-    t->v[t->n].persisted_use = tk->last_used;
-    t->n++;
+    struct loading *l = ud;
+    if (l->n >= TOKENS_MAX) return 1;
+    l->v[l->n].tk = *tk;
+    l->v[l->n].persisted_use = tk->last_used;
+    l->n++;
     return 0;
 }
 
@@ -82,14 +88,20 @@ static void maybe_reload(struct tokens *t, double now) {
     if (now_ms < due || !atomic_compare_exchange_strong(&t->next_check_ms, &due,
                                                         now_ms + (int64_t)(TOKENS_RELOAD_SECONDS * 1000)))
         return;
-    if (store_tokens_version(t->store, &version) != SCOUT_OK) return;
-    pthread_rwlock_wrlock(&t->lock);
-    if (version != t->version) {
-        t->n = 0;
-        store_load_tokens(t->store, load_one, t);
+    if (store_tokens_version(t->store, &version) != SCOUT_OK || version == t->version) return;
+    /* Load aside and swap only a complete table: a failed read keeps the tokens we had. */
+    struct loading l = {calloc(TOKENS_MAX, sizeof *l.v), 0};
+    if (!l.v) return;
+    if (store_load_tokens(t->store, load_one, &l) == SCOUT_OK) {
+        pthread_rwlock_wrlock(&t->lock);
+        struct entry *old = t->v;
+        t->v = l.v;
+        t->n = l.n;
         t->version = version;
+        pthread_rwlock_unlock(&t->lock);
+        l.v = old;
     }
-    pthread_rwlock_unlock(&t->lock);
+    free(l.v);
 }
 
 int tokens_open(struct tokens **out, struct store *store, const char *bootstrap, int default_ttl_hours) {
@@ -198,11 +210,29 @@ static void mint(struct store_token *tk, char *secret, size_t len, const char *n
     hash_secret(secret, tk->hash);
 }
 
+/* At capacity, forgets tokens that can never work again (revoked, expired, rotated past
+ * their grace), in the store and in memory, so that the table holds live tokens. Lock held. */
+static void prune_dead_locked(struct tokens *t, double now) {
+    size_t w = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (entry_state(&t->v[i].tk, now) != TOKEN_OK && store_delete_token(t->store, t->v[i].tk.id) == SCOUT_OK)
+            continue;
+        t->v[w++] = t->v[i];
+    }
+    t->n = w;
+}
+
+/* Whether one more token fits (pruning dead ones if need be). Lock held. */
+static int have_room_locked(struct tokens *t, double now) {
+    if (t->n >= TOKENS_MAX) prune_dead_locked(t, now);
+    return t->n < TOKENS_MAX;
+}
+
 /* Commits tk and adds it to memory, then builds the one answer that carries the secret. */
 static int add_token(struct tokens *t, const struct store_token *tk, const char *secret, json_t **out) {
     int rc;
     pthread_rwlock_wrlock(&t->lock);
-    if (t->n >= TOKENS_MAX) {
+    if (!have_room_locked(t, tk->created)) {
         pthread_rwlock_unlock(&t->lock);
         return SCOUT_EINVAL;
     }
@@ -236,6 +266,13 @@ static struct entry *find_locked(struct tokens *t, const char *id) {
     for (size_t i = 0; i < t->n; i++)
         if (!strcmp(t->v[i].tk.id, id)) return &t->v[i];
     return NULL;
+}
+
+static int find_id(struct tokens *t, const char *id) {
+    pthread_rwlock_rdlock(&t->lock);
+    int found = find_locked(t, id) != NULL;
+    pthread_rwlock_unlock(&t->lock);
+    return found;
 }
 
 /* Applies change to the entry with this id, committing the changed row first. */
@@ -278,7 +315,13 @@ int tokens_rotate(struct tokens *t, const char *id, double grace, double now, js
     struct store_token old, tk;
     char secret[64];
     double ttl;
-    int rc = update_token(t, id, set_rotated, grace, now, &old);
+    int rc, room;
+    /* Refuse before touching the old token: a rotation without a successor would only kill it. */
+    pthread_rwlock_wrlock(&t->lock);
+    room = have_room_locked(t, now);
+    pthread_rwlock_unlock(&t->lock);
+    if (!room) return find_id(t, id) ? SCOUT_EINVAL : SCOUT_ENOTFOUND;
+    rc = update_token(t, id, set_rotated, grace, now, &old);
     if (rc != SCOUT_OK) return rc;
     /* The successor lives as long as its predecessor was meant to (or the default). */
     ttl = old.expires > 0 ? old.expires - old.created : 0;

@@ -13,7 +13,7 @@
 
 #define TOKEN_NAME_MAX 64
 #define TOKEN_ID_LEN 16          /* public id: 16 hex characters */
-#define TOKENS_MAX 1000          /* tokens kept; creating more is refused */
+#define TOKENS_MAX 1000          /* tokens kept; at the cap dead ones are forgotten, then creation is refused */
 #define TOKEN_MIN_BOOTSTRAP 32   /* characters a bootstrap token must have */
 #define TOKEN_MAX_PRESENTED 512  /* longer bearer values are refused unhashed */
 

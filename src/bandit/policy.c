@@ -115,20 +115,20 @@ static int best_mean_arm(const struct policy *p, struct gauss_prior g) {
     return best;
 }
 
+/* A draw from the posterior of an arm's mean reward. */
+static double sample_arm_mean(const struct arm_stats *a, rng_t *rng, struct gauss_prior g, int bern) {
+    double m, sd;
+    if (bern) return sample_beta(rng, 1.0 + a->sum, 1.0 + (double)a->n - a->sum);
+    gauss_posterior(a, g, &m, &sd);
+    return m + sd * sample_normal(rng);
+}
+
 /* One Thompson draw: a sample of every arm's mean, the index of the largest. */
 static int thompson_draw(const struct policy *p, rng_t *rng, struct gauss_prior g, int bern) {
     int best = 0;
     double bv = -INFINITY;
     for (int i = 0; i < p->narms; i++) {
-        const struct arm_stats *a = &p->arms[i];
-        double v;
-        if (bern) {
-            v = sample_beta(rng, 1.0 + a->sum, 1.0 + (double)a->n - a->sum);
-        } else {
-            double m, sd;
-            gauss_posterior(a, g, &m, &sd);
-            v = m + sd * sample_normal(rng);
-        }
+        double v = sample_arm_mean(&p->arms[i], rng, g, bern);
         if (v > bv) {
             bv = v;
             best = i;
@@ -225,15 +225,7 @@ void policy_summarize(const struct policy *p, rng_t *rng, int draws, struct arm_
     for (int d = 0; d < draws; d++) {
         int best = 0;
         for (int i = 0; i < k; i++) {
-            const struct arm_stats *a = &p->arms[i];
-            double v;
-            if (bern) {
-                v = sample_beta(rng, 1.0 + a->sum, 1.0 + (double)a->n - a->sum);
-            } else {
-                double m, sd;
-                gauss_posterior(a, g, &m, &sd);
-                v = m + sd * sample_normal(rng);
-            }
+            double v = sample_arm_mean(&p->arms[i], rng, g, bern);
             samples[(size_t)i * draws + d] = v;
             if (v > samples[(size_t)best * draws + d]) best = i;
         }

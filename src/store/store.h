@@ -119,6 +119,9 @@ struct store_token {
 /* Inserts or replaces a token (waits for the commit). */
 int store_put_token(struct store *s, const struct store_token *tk);
 
+/* Deletes a token row (waits for the commit). */
+int store_delete_token(struct store *s, const char *id);
+
 /* Records a token's last use; does not wait. */
 void store_touch_token(struct store *s, const char *id, double last_used);
 

@@ -60,7 +60,8 @@ static const char *SCHEMA =
     "INSERT OR IGNORE INTO meta(key, value) VALUES('tokens_version', '0');";
 
 enum op_kind {
-    OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_TOUCH
+    OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_DELETE,
+    OP_TOKEN_TOUCH
 };
 
 /* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
@@ -99,7 +100,7 @@ struct op {
 enum stmt_id {
     ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
     ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_PUT_TOKEN,
-    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_COUNT
+    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_COUNT
 };
 
 static const char *STMT_SQL[ST_COUNT] = {
@@ -119,6 +120,7 @@ static const char *STMT_SQL[ST_COUNT] = {
                      " VALUES(?,?,?,?,?,?,?,?,?)",
     [ST_TOKENS_VERSION] = "UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key='tokens_version'",
     [ST_TOUCH_TOKEN] = "UPDATE tokens SET last_used=max(last_used, ?) WHERE id=?",
+    [ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE id=?",
 };
 
 struct store {
@@ -144,7 +146,7 @@ struct store {
 static const char *OP_NAMES[OP_TOKEN_TOUCH + 1] = {
     [OP_DECISION] = "decision", [OP_REWARDS] = "rewards",   [OP_PUT_TEST] = "put_test",
     [OP_DELETE_TEST] = "delete_test", [OP_ROLLOUT] = "rollout", [OP_SETTING] = "setting",
-    [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_TOUCH] = "token_touch",
+    [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_DELETE] = "token_delete", [OP_TOKEN_TOUCH] = "token_touch",
 };
 
 /* Per-batch aggregation of decision counts, so a batch of N decisions costs N inserts and
@@ -380,6 +382,11 @@ static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, s
         if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
         return step_done(s->st[ST_TOKENS_VERSION]);
     }
+    case OP_TOKEN_DELETE:
+        st = s->st[ST_DELETE_TOKEN];
+        sqlite3_bind_text(st, 1, op->test_id, -1, SQLITE_STATIC);
+        if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
+        return step_done(s->st[ST_TOKENS_VERSION]);
     case OP_TOKEN_TOUCH:
         st = s->st[ST_TOUCH_TOKEN];
         sqlite3_bind_double(st, 1, op->u.touch.when);
@@ -544,6 +551,11 @@ int store_set_rollout(struct store *s, const char *id, long variant_id) {
 
 int store_put_token(struct store *s, const struct store_token *tk) {
     struct op op = {.kind = OP_TOKEN, .u.token = tk};
+    return submit(s, &op);
+}
+
+int store_delete_token(struct store *s, const char *id) {
+    struct op op = {.kind = OP_TOKEN_DELETE, .test_id = id};   /* test_id carries the key */
     return submit(s, &op);
 }
 

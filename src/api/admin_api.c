@@ -99,7 +99,7 @@ static int token_options(const json_t *body, const char **name, enum token_scope
             return 0;
         }
         if (json_integer_value(v) < 1 || json_integer_value(v) > 3153600000LL) {
-            http_error(resp, 400, "ttl_seconds must be at least 1");
+            http_error(resp, 400, "ttl_seconds must be between 1 and 3153600000");
             return 0;
         }
         *ttl = (double)json_integer_value(v);
@@ -180,6 +180,8 @@ void api_rotate_token(struct app *app, const struct http_req *req, struct http_r
         http_error(resp, 404, "no token with this id");
     } else if (rc == SCOUT_EINVAL) {
         http_error(resp, 400, "too many tokens (at most %d); revoke some first", TOKENS_MAX);
+    } else if (rc == SCOUT_ECONFLICT) {
+        http_error(resp, 409, "only an active token that was not rotated yet can be rotated");
     } else if (rc != SCOUT_OK) {
         api_store_error(resp, rc);
     } else {

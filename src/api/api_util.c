@@ -65,7 +65,7 @@ json_t *api_test_summary(struct app *app, struct experiment *e) {
     }
     for (int i = 0; i < e->nvariants; i++) json_array_append(labels, e->variants[i].label);
     global = rollout >= 0 ? json_incref(e->variants[rollout].label) : json_null();
-    snprintf(url, sizeof url, "/api/fetch_recommended_variant?cb_model_id=%s", e->id);
+    snprintf(url, sizeof url, "/api/update_model/%s", e->id);   /* where rewards go, as in the original */
     s = json_object();
     json_object_set_new(s, "model_id", json_string(e->id));
     json_object_set_new(s, "cb_model_id", json_string(e->id));

@@ -149,6 +149,11 @@ static int read_update(struct experiment *e, const json_t *u, size_t idx, struct
     /* The original's flag: true (or absent) joins the context stored with the decision, false
      * does not. Some clients send the context itself under that name: it is taken as context. */
     used = json_object_get(u, "context_used_for_prediction");
+    if (json_object_get(u, "context") && !json_is_object(json_object_get(u, "context")) &&
+        !json_is_null(json_object_get(u, "context"))) {
+        http_error(resp, 422, "updates[%zu]: field 'context' must be an object", idx);
+        return 0;
+    }
     ev->skip_stored_context = json_is_false(used);
     if (context_merge(&ctx, json_object_get(u, "context"), NULL, err, sizeof err) != SCOUT_OK ||
         (json_is_object(used) && context_merge(&ctx, used, NULL, err, sizeof err) != SCOUT_OK) ||

@@ -310,7 +310,7 @@ void api_rollout(struct app *app, const struct http_req *req, struct http_resp *
     if (!e) return;
     if (!http_parse_body(req, resp, &body)) goto done;
     ref = json_is_object(body) ? json_object_get(body, "variant") : NULL;
-    if (!ref) ref = json_is_object(body) ? json_object_get(body, "variant_id") : NULL;
+    if (!ref || json_is_null(ref)) ref = json_is_object(body) ? json_object_get(body, "variant_id") : NULL;
     if (!ref || (!json_is_string(ref) && !json_is_number(ref))) {
         http_error(resp, 422, "field 'variant' must be a variant id or label");
         goto done;

@@ -311,6 +311,8 @@ int tokens_revoke(struct tokens *t, const char *id, double now) {
     return update_token(t, id, set_revoked, 0, now, NULL);
 }
 
+/* Only a live token that was not rotated yet can be rotated: rotating a revoked or expired
+ * token would resurrect its access, rotating twice would fork it. */
 int tokens_rotate(struct tokens *t, const char *id, double grace, double now, json_t **out) {
     struct store_token old, tk;
     char secret[64];
@@ -321,15 +323,25 @@ int tokens_rotate(struct tokens *t, const char *id, double grace, double now, js
     room = have_room_locked(t, now);
     pthread_rwlock_unlock(&t->lock);
     if (!room) return find_id(t, id) ? SCOUT_EINVAL : SCOUT_ENOTFOUND;
+    pthread_rwlock_rdlock(&t->lock);
+    struct entry *e = find_locked(t, id);
+    int rotatable = e && entry_state(&e->tk, now) == TOKEN_OK && e->tk.rotated == 0;
+    pthread_rwlock_unlock(&t->lock);
+    if (!e) return SCOUT_ENOTFOUND;
+    if (!rotatable) return SCOUT_ECONFLICT;
     rc = update_token(t, id, set_rotated, grace, now, &old);
     if (rc != SCOUT_OK) return rc;
+    grace = old.expires > 0 && old.expires - now < grace ? old.expires - now : grace;
     /* The successor lives as long as its predecessor was meant to (or the default). */
     ttl = old.expires > 0 ? old.expires - old.created : 0;
     if (old.expires > 0 && ttl <= 0) ttl = t->default_ttl_hours * 3600.0;
     mint(&tk, secret, sizeof secret, old.name, (enum token_scope)old.scope, ttl > 0 ? now + ttl : 0, now);
     rc = add_token(t, &tk, secret, out);
     sodium_memzero(secret, sizeof secret);
-    if (rc == SCOUT_OK) json_object_set_new(*out, "replaces", json_string(id));
+    if (rc == SCOUT_OK) {
+        json_object_set_new(*out, "replaces", json_string(id));
+        json_object_set_new(*out, "old_valid_for_seconds", json_real(grace > 0 ? grace : 0));
+    }
     return rc;
 }
 

@@ -47,7 +47,8 @@ int tokens_create(struct tokens *t, const char *name, enum token_scope scope, do
 int tokens_revoke(struct tokens *t, const char *id, double now);
 
 /* Issues a successor with the same name and scope; the old token stays valid for grace
- * seconds. *out as for tokens_create, plus "replaces". */
+ * seconds (or less, if it expires sooner). *out as for tokens_create, plus "replaces" and
+ * "old_valid_for_seconds". SCOUT_ECONFLICT when the token is not active or already rotated. */
 int tokens_rotate(struct tokens *t, const char *id, double grace, double now, json_t **out);
 
 /* Metadata of every token (never a secret or a hash). New reference. */

@@ -15,6 +15,7 @@ enum {
     SCOUT_EINVAL = -4,    /* caller passed something invalid */
     SCOUT_ENOTFOUND = -5,
     SCOUT_ECLOSED = -6,   /* the component is shutting down */
+    SCOUT_ECONFLICT = -7, /* the object's state does not allow this (409) */
 };
 
 /* Limits on what a client may send. */

@@ -307,9 +307,9 @@ def details(scout, model_id):
 def performance(scout, model_id):
     """model_details' performance_summary as {label (as string): row}.
 
-    The contract keys performance_summary by label; test_performance_summary_is_keyed_by_label
-    checks exactly that. Rows that carry their own "label" are re-keyed by it here, so that a
-    keying mismatch fails that one test instead of every test that reads the statistics.
+    The server keys performance_summary by variant id, as the original documents (checked by
+    test_performance_summary_is_keyed_by_variant_id_as_documented); rows carry their "label",
+    and are re-keyed by it here so tests can read the statistics by label.
     """
     ps = details(scout, model_id)["performance_summary"]
     assert isinstance(ps, dict), ps

@@ -438,6 +438,21 @@ def test_rotated_token_keeps_working_within_its_grace_period(guarded):
         assert call(s, "GET", "/api/models", tok).status_code == 200
 
 
+def test_only_an_active_token_not_yet_rotated_can_be_rotated(guarded):
+    s = guarded
+    revoked = generate(s, s.boot, {"name": "gone", "scope": "client"})
+    assert call(s, "POST", f"/admin/tokens/{revoked['id']}/revoke", s.boot).status_code == 200
+    assert_error(call(s, "POST", f"/admin/tokens/{revoked['id']}/rotate", s.boot), 409)
+    rotated = generate(s, s.boot, {"name": "twice"})
+    r = call(s, "POST", f"/admin/tokens/{rotated['id']}/rotate", s.boot, json={"grace_seconds": 10})
+    assert r.status_code == 200, r.text
+    assert r.json()["old_valid_for_seconds"] == 10
+    assert_error(call(s, "POST", f"/admin/tokens/{rotated['id']}/rotate", s.boot), 409)
+    # no second successor was minted by the refused calls
+    names = [t["name"] for t in token_list(s, s.boot)]
+    assert names.count("twice") == 2 and names.count("gone") == 1, names
+
+
 def test_revoke_and_rotate_of_an_unknown_token_are_a_404(guarded):
     s = guarded
     for ident in ("00000000-0000-4000-8000-000000000000", "nope", "1"):

@@ -238,7 +238,8 @@ void api_redis_config(struct app *app, const struct http_req *req, struct http_r
 
 void api_redis_health(struct app *app, const struct http_req *req, struct http_resp *resp) {
     long count = 0;
-    int healthy = store_ping(app->store) == SCOUT_OK && store_count_decisions(app->store, util_now(), &count) == SCOUT_OK;
+    int healthy = store_flush(app->store) == SCOUT_OK && store_ping(app->store) == SCOUT_OK &&
+                  store_count_decisions(app->store, util_now(), &count) == SCOUT_OK;
     json_t *cfg = settings_redis_config(&app->settings);
     (void)req;
     http_json(resp, 200, json_pack("{s:b, s:I, s:O, s:O, s:O, s:s, s:s}", "redis_healthy", healthy,

@@ -72,6 +72,9 @@ void api_models(struct app *app, const struct http_req *req, struct http_resp *r
         http_error(resp, 503, "out of memory");
         return;
     }
+    /* Decision records are committed asynchronously: let those already served land first, so
+     * the shares read back include every decision answered before this request. */
+    store_flush(app->store);
     out = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(out, api_test_summary(app, list[i]));
     registry_release_list(list, n);
@@ -289,6 +292,7 @@ void api_model_details(struct app *app, const struct http_req *req, struct http_
         return;
     }
     experiment_probabilities(e, api_min_updates(app, e), probs);
+    store_flush(app->store);   /* analytics include every decision answered before (see api_models) */
     out = api_test_summary(app, e);
     add_trail_fields(app, e, out);
     json_object_set_new(out, "feature_prediction_data", feature_data(app, e));

@@ -37,6 +37,7 @@ struct listener {
 
 #define MAX_LIST 16          /* trusted proxies, CORS origins */
 #define WATCHDOG_PERIOD_NS (250 * 1000000L)
+#define STREAM_SNDBUF (64 * 1024)   /* socket send buffer of live log streams */
 
 /* A connection as the slow-client watchdog sees it. libmicrohttpd's own timeout only measures
  * idleness, so a client trickling one byte at a time would hold a connection forever; here a
@@ -110,7 +111,12 @@ static enum MHD_Result send_stream(struct MHD_Connection *c, struct http_resp *r
     struct logstream_sub *sub = r->stream;
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = STREAM_SNDBUF;
     r->stream = NULL;
+    /* A small send buffer: a viewer that stops reading is seen to fall behind (and is dropped)
+     * after tens of kilobytes, instead of pinning megabytes of kernel memory first. */
+    if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     logstream_bind(sub, c);
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, logstream_read, sub, logstream_release);
     if (!resp) {

@@ -111,7 +111,11 @@ ssize_t logstream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         pthread_mutex_unlock(&ls->lock);
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    if (ls->next_seq > LOGSTREAM_RING && s->cursor < ls->next_seq - LOGSTREAM_RING) {
+    uint64_t oldest = ls->next_seq > LOGSTREAM_RING ? ls->next_seq - LOGSTREAM_RING : 0;
+    /* A new viewer starts at the oldest record still kept; if the ring moved on before its
+     * first read, it simply starts later. Only a viewer that fell behind is dropped. */
+    if (!s->greeted && s->cursor < oldest) s->cursor = oldest;
+    if (s->cursor < oldest) {
         pthread_mutex_unlock(&ls->lock);   /* too slow: records it never saw are gone */
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -126,7 +130,7 @@ ssize_t logstream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             s->cursor++;
             continue;
         }
-        if (len + need > max) break;
+        if (len + need >= max) break;   /* snprintf needs room for its NUL too */
         len += (size_t)snprintf(buf + len, max - len, "data: %s\n\n", r->line);
         s->cursor++;
     }

@@ -89,8 +89,15 @@ static int method_index(const char *method) {
     return (int)NMETHODS - 1;
 }
 
+/* Slots are found by the route's text (FNV-1a), so equal templates share one series. */
+static uintptr_t hash_route(const char *route) {
+    uintptr_t h = 2166136261u;
+    for (; *route; route++) h = (h ^ (unsigned char)*route) * 16777619u;
+    return h;
+}
+
 static void observe_route(struct metrics *m, const char *route, double seconds) {
-    uintptr_t h = (uintptr_t)route >> 3;
+    uintptr_t h = hash_route(route);
     for (int probe = 0; probe < ROUTE_SLOTS; probe++) {
         struct route_slot *s = &m->routes[(h + (uintptr_t)probe) % ROUTE_SLOTS];
         const char *r = atomic_load(&s->route);
@@ -99,7 +106,7 @@ static void observe_route(struct metrics *m, const char *route, double seconds) 
             if (!(r = atomic_load(&s->route))) atomic_store(&s->route, r = route);
             pthread_mutex_unlock(&m->claim);
         }
-        if (r == route) {
+        if (r == route || !strcmp(r, route)) {
             histogram_observe(&s->duration, seconds);
             return;
         }
@@ -109,7 +116,7 @@ static void observe_route(struct metrics *m, const char *route, double seconds) 
 void metrics_request(struct metrics *m, const char *method, const char *route, int status, double seconds) {
     int mi = method_index(method);
     observe_route(m, route, seconds);
-    uintptr_t h = ((uintptr_t)route >> 3) * 31u + (uintptr_t)mi * 7u + (uintptr_t)status;
+    uintptr_t h = hash_route(route) * 31u + (uintptr_t)mi * 7u + (uintptr_t)status;
     for (int probe = 0; probe < REQ_SLOTS; probe++) {
         struct req_slot *s = &m->req[(h + (uintptr_t)probe) % REQ_SLOTS];
         const char *r = atomic_load(&s->route);
@@ -124,7 +131,9 @@ void metrics_request(struct metrics *m, const char *method, const char *route, i
             }
             pthread_mutex_unlock(&m->claim);
         }
-        if (r == route && s->method == mi && s->status == status) {
+        /* Templates are static strings, usually compared by address; equal text in another
+         * literal (an unoptimised build does not merge them) is the same route. */
+        if ((r == route || !strcmp(r, route)) && s->method == mi && s->status == status) {
             atomic_fetch_add(&s->count, 1);
             return;
         }

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tempdir.h"
+
 #include <ctype.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -55,8 +57,7 @@ struct fx {
 static int setup(void **state) {
     struct fx *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/scout-unit-tokens-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (tempdir_make(f->dir, sizeof f->dir, "tokens") != 0) {
         free(f);
         return -1;
     }
@@ -65,19 +66,12 @@ static int setup(void **state) {
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state) {
     struct fx *f = *state;
     tokens_close(f->t2);
     tokens_close(f->t);
     store_close(f->s);
-    int rc = nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    int rc = tempdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -15,6 +15,7 @@
 #define PROBS_DRAWS 1000       /* Monte Carlo draws per probability estimate */
 #define PROBS_REFRESH 0.02     /* seconds a stale estimate may be reused after an update */
 #define DEFAULT_EPSILON 0.1
+#define DEFAULT_FLOOR 0.01     /* every variant keeps at least 1% of traffic (when k·1% ≤ 1) */
 
 static void experiment_free(struct experiment *e) {
     if (!e) return;
@@ -59,7 +60,8 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     json_t *name, *variants, *policy, *eps, *minu, *feats, *label;
     const char *key;
     enum policy_kind kind = POLICY_THOMPSON;
-    double epsilon = DEFAULT_EPSILON;
+    double epsilon = DEFAULT_EPSILON, floor_p = DEFAULT_FLOOR;
+    json_t *fl;
     int min_updates = -1, i = 0;
 
     *status = 500;
@@ -78,13 +80,21 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     if ((policy = json_object_get(def, "policy")) && !json_is_null(policy)) {
         if (!json_is_string(policy)) BAD(422, "field 'policy' must be a string");
         if (!policy_parse_kind(json_string_value(policy), &kind))
-            BAD(400, "unknown policy '%.*s' (available: auto, thompson, egreedy)",
+            BAD(400, "unknown policy '%.*s' (available: auto, thompson, egreedy, ucb1)",
                 util_utf8_prefix(json_string_value(policy), 32), json_string_value(policy));
     }
     if ((eps = json_object_get(def, "epsilon")) && !json_is_null(eps)) {
         if (!json_is_number(eps)) BAD(422, "field 'epsilon' must be a number");
         epsilon = json_number_value(eps);
         if (!(epsilon >= 0.0 && epsilon <= 1.0)) BAD(400, "epsilon must lie in [0, 1]");
+    }
+    if ((fl = json_object_get(def, "probability_floor")) && !json_is_null(fl)) {
+        if (!json_is_number(fl)) BAD(422, "field 'probability_floor' must be a number");
+        floor_p = json_number_value(fl);
+        if (!(floor_p >= 0.0 && floor_p * (double)json_object_size(variants) <= 1.0))
+            BAD(400, "probability_floor must lie in [0, 1/number of variants]");
+    } else if (DEFAULT_FLOOR * (double)json_object_size(variants) > 1.0) {
+        floor_p = 0;   /* more than 100 variants: the default floor cannot be honoured */
     }
     if ((minu = json_object_get(def, "min_updates")) && !json_is_null(minu)) {
         if (!json_is_integer(minu)) BAD(422, "field 'min_updates' must be an integer");
@@ -146,14 +156,15 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     qsort(e->variants, (size_t)e->nvariants, sizeof *e->variants, cmp_variant);
 
     if (policy_init(&e->policy, kind, e->nvariants, epsilon) != SCOUT_OK) BAD(500, "out of memory");
+    e->policy.floor = floor_p;
     e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
     e->arm_predictions = calloc((size_t)e->nvariants, sizeof *e->arm_predictions);
     if (!e->probs || !e->arm_predictions) BAD(500, "out of memory");
     e->features = feats ? json_deep_copy(feats) : NULL;
 
     /* The normalised definition: what the store keeps and loads back. */
-    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:o, s:O}", "name", e->name, "variants", variants,
-                              "policy", policy_kind_name(kind), "epsilon", epsilon,
+    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:f, s:o, s:O}", "name", e->name, "variants", variants,
+                              "policy", policy_kind_name(kind), "epsilon", epsilon, "probability_floor", floor_p,
                               "min_updates", min_updates >= 0 ? json_integer(min_updates) : json_null(),
                               "features", e->features ? e->features : json_null());
     if (!e->definition) BAD(500, "out of memory");

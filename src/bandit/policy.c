@@ -1,10 +1,13 @@
-/* policy.c — Thompson sampling and ε-greedy over additive per-arm statistics.
+/* policy.c — Thompson sampling, ε-greedy and UCB1 over additive per-arm statistics.
  * Thompson sampling uses a Beta–Bernoulli posterior while every reward lies in [0,1] (clicks,
  * conversions, fractional scores) and switches to a Gaussian posterior for the mean once any
  * reward falls outside it (purchase amounts). The Gaussian model shrinks each arm's variance
  * toward the pooled variance of all arms with one pseudo-observation, so an arm with one or two
  * rewards neither freezes nor explodes. Probabilities of Thompson choices have no closed form
- * for more than two arms and are estimated by Monte Carlo; callers cache them. */
+ * for more than two arms and are estimated by Monte Carlo; callers cache them. UCB1's
+ * exploration bonus is scaled by the range of rewards seen, so it works for amounts as well as
+ * clicks. A probability floor mixes in a uniform draw with probability k·floor, which keeps the
+ * probabilities exact: p' = floor + (1 − k·floor)·p. */
 #include "bandit/policy.h"
 
 #include <math.h>
@@ -17,12 +20,13 @@
 int policy_parse_kind(const char *name, enum policy_kind *out) {
     if (!strcmp(name, "auto") || !strcmp(name, "thompson")) *out = POLICY_THOMPSON;
     else if (!strcmp(name, "egreedy") || !strcmp(name, "epsilon_greedy")) *out = POLICY_EGREEDY;
+    else if (!strcmp(name, "ucb1") || !strcmp(name, "ucb")) *out = POLICY_UCB1;
     else return 0;
     return 1;
 }
 
 const char *policy_kind_name(enum policy_kind kind) {
-    return kind == POLICY_EGREEDY ? "egreedy" : "thompson";
+    return kind == POLICY_EGREEDY ? "egreedy" : kind == POLICY_UCB1 ? "ucb1" : "thompson";
 }
 
 int policy_init(struct policy *p, enum policy_kind kind, int narms, double epsilon) {
@@ -154,11 +158,41 @@ static int greedy_set(const struct policy *p, int *set) {
     return n;
 }
 
+/* UCB1's set of arms with the highest upper bound (never-rewarded arms first); returns its size. */
+static int ucb_set(const struct policy *p, int *set) {
+    int n = 0;
+    double best = -INFINITY;
+    double scale = policy_is_bernoulli(p) ? 1.0 : (p->rmax > p->rmin ? p->rmax - p->rmin : 1.0);
+    double logn = log((double)(p->updates > 1 ? p->updates : 1));
+    for (int i = 0; i < p->narms; i++) {
+        const struct arm_stats *a = &p->arms[i];
+        double u = a->n ? a->sum / (double)a->n + scale * sqrt(2.0 * logn / (double)a->n) : INFINITY;
+        if (u > best) {
+            best = u;
+            n = 0;
+        }
+        if (u == best) set[n++] = i;
+    }
+    return n;
+}
+
+/* Whether the floor is in force: only when it is positive and can be honoured. */
+static int floor_applies(const struct policy *p) {
+    return p->floor > 0 && p->floor * p->narms <= 1.0;
+}
+
 struct choice policy_choose(const struct policy *p, rng_t *rng, const json_t *ctx, int warmup) {
     struct choice c = {0, 1};
     (void)ctx;
-    if (warmup || p->narms == 1) {
+    if (warmup || p->narms == 1 || (floor_applies(p) && rng_uniform(rng) < p->floor * p->narms)) {
         c.arm = (int)rng_below(rng, (uint32_t)p->narms);
+        return c;
+    }
+    if (p->kind == POLICY_UCB1) {
+        int set[SCOUT_MAX_VARIANTS];
+        int n = ucb_set(p, set);
+        c.arm = set[rng_below(rng, (uint32_t)n)];
+        c.explored = c.arm != best_mean_arm(p, gauss_prior(p));
         return c;
     }
     if (p->kind == POLICY_EGREEDY) {
@@ -179,12 +213,14 @@ struct choice policy_choose(const struct policy *p, rng_t *rng, const json_t *ct
     return c;
 }
 
-void policy_probabilities(const struct policy *p, rng_t *rng, const json_t *ctx, int warmup,
-                          int draws, double *probs) {
+/* The policy's own probabilities, before the floor. */
+static void raw_probabilities(const struct policy *p, rng_t *rng, int draws, double *probs) {
     int k = p->narms;
-    (void)ctx;
-    if (warmup || k == 1) {
-        for (int i = 0; i < k; i++) probs[i] = 1.0 / k;
+    if (p->kind == POLICY_UCB1) {
+        int set[SCOUT_MAX_VARIANTS];
+        int n = ucb_set(p, set);
+        for (int i = 0; i < k; i++) probs[i] = 0;
+        for (int j = 0; j < n; j++) probs[set[j]] = 1.0 / n;
         return;
     }
     if (p->kind == POLICY_EGREEDY) {
@@ -201,6 +237,19 @@ void policy_probabilities(const struct policy *p, rng_t *rng, const json_t *ctx,
     for (int d = 0; d < draws; d++) probs[thompson_draw(p, rng, g, bern)] += 1.0;
     /* Add-half smoothing: an arm that lost every simulated draw still has a real, small chance. */
     for (int i = 0; i < k; i++) probs[i] = (probs[i] + 0.5) / (draws + 0.5 * k);
+}
+
+void policy_probabilities(const struct policy *p, rng_t *rng, const json_t *ctx, int warmup,
+                          int draws, double *probs) {
+    int k = p->narms;
+    (void)ctx;
+    if (warmup || k == 1) {
+        for (int i = 0; i < k; i++) probs[i] = 1.0 / k;
+        return;
+    }
+    raw_probabilities(p, rng, draws, probs);
+    if (floor_applies(p))
+        for (int i = 0; i < k; i++) probs[i] = p->floor + (1.0 - p->floor * k) * probs[i];
 }
 
 static int cmp_double(const void *a, const void *b) {

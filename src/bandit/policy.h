@@ -12,7 +12,7 @@
 
 #include "bandit/rng.h"
 
-enum policy_kind { POLICY_THOMPSON = 0, POLICY_EGREEDY };
+enum policy_kind { POLICY_THOMPSON = 0, POLICY_EGREEDY, POLICY_UCB1 };
 
 struct arm_stats {
     uint64_t n;       /* rewards applied */
@@ -23,6 +23,7 @@ struct arm_stats {
 struct policy {
     enum policy_kind kind;
     double epsilon;           /* exploration rate of ε-greedy */
+    double floor;             /* every arm's probability is at least this (guardrail; 0 = none) */
     int narms;
     struct arm_stats *arms;   /* narms entries, owned */
     uint64_t updates;         /* rewards applied in all */
@@ -43,7 +44,7 @@ struct arm_summary {
     double prob_best;         /* posterior probability that this arm has the highest mean */
 };
 
-/* "auto" and "thompson" give POLICY_THOMPSON; returns 0 for an unknown name. */
+/* "auto" and "thompson" give POLICY_THOMPSON, "egreedy", "ucb1"; 0 for an unknown name. */
 int policy_parse_kind(const char *name, enum policy_kind *out);
 const char *policy_kind_name(enum policy_kind kind);
 

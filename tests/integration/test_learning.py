@@ -72,6 +72,31 @@ def test_epsilon_greedy_exploits_the_winner_and_still_explores(scout):
     assert counts["A"] >= 1, counts
 
 
+def test_ucb1_converges_on_the_rewarded_variant_and_reports_exact_propensities(scout):
+    mid = create_test(scout, policy="ucb1", min_updates=10)
+    send_rewards(scout, mid, 150, lambda v, i: 1 if v == "B" else 0)
+    counts = pick_counts(scout, mid, 300)
+    assert counts["B"] >= 0.95 * 300, counts
+    # deterministic policy + the default 1% floor: B is chosen with 0.01 + 0.98 = 0.99
+    d = fetch(scout, mid)
+    assert d["propensity"] == pytest.approx(0.99 if d["recommended_variant"] == "B" else 0.01)
+
+
+def test_probability_floor_keeps_a_losing_variant_in_play(scout):
+    mid = create_test(scout, policy="egreedy", epsilon=0.0, min_updates=0, probability_floor=0.1)
+    send_rewards(scout, mid, 20, lambda v, i: 1 if v == "B" else 0)
+    counts = pick_counts(scout, mid, 1000)
+    # A keeps 10%: Binomial(1000, 0.1) has sd 9.5; allow 6 sd either way
+    assert 100 - 57 <= counts["A"] <= 100 + 57, counts
+
+
+def test_probability_floor_above_one_over_k_is_a_400(scout):
+    r = scout.post("/api/create_model", {"name": "f", "variants": {"0": "A", "1": "B", "2": "C"},
+                                         "probability_floor": 0.4})
+    assert r.status_code == 400, r.text
+    assert "probability_floor" in r.json()["detail"]
+
+
 def test_epsilon_zero_exploits_all_but_a_probability_floor(scout):
     mid = create_test(scout, policy="egreedy", epsilon=0.0, min_updates=0)
     send_rewards(scout, mid, 20, lambda v, i: 1 if v == "B" else 0)

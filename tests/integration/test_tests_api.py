@@ -80,7 +80,7 @@ def test_variant_ids_need_not_be_contiguous_and_are_listed_in_id_order(scout):
         assert d["recommended_variant"] == label_of[d["variant_id"]]
 
 
-@pytest.mark.parametrize("policy", ["auto", "thompson", "egreedy"])
+@pytest.mark.parametrize("policy", ["auto", "thompson", "egreedy", "ucb1"])
 def test_known_policies_are_accepted(scout, policy):
     extras = {"policy": policy}
     if policy == "egreedy":

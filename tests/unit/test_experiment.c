@@ -429,7 +429,7 @@ static void test_warmup_follows_own_min_updates_else_global_default(void **state
 static void test_decision_propensity_is_the_chosen_arm_probability(void **state) {
     (void)state;
     struct experiment *e = make("{\"name\": \"n\", \"variants\": {\"0\": \"a\", \"1\": \"b\"},"
-                                " \"policy\": \"egreedy\", \"epsilon\": 0.2}", TEST_ID, 1.0);
+                                " \"policy\": \"egreedy\", \"epsilon\": 0.2, \"probability_floor\": 0}", TEST_ID, 1.0);
     for (int i = 0; i < 10; i++) {
         experiment_apply_reward(e, 0, 0.2, NULL, 1.0);
         experiment_apply_reward(e, 1, 0.8, NULL, 1.0);
@@ -440,6 +440,36 @@ static void test_decision_propensity_is_the_chosen_arm_probability(void **state)
         assert_true(fabs(d.propensity - want) < 1e-12);
     }
     experiment_unref(e);
+}
+
+static void test_default_probability_floor_mixes_into_the_propensity(void **state) {
+    (void)state;
+    /* The default floor is 1%: p' = 0.01 + (1 - 2 * 0.01) * p for two variants. */
+    struct experiment *e = make("{\"name\": \"n\", \"variants\": {\"0\": \"a\", \"1\": \"b\"},"
+                                " \"policy\": \"egreedy\", \"epsilon\": 0.2}", TEST_ID, 1.0);
+    assert_true(e->policy.floor == 0.01);
+    for (int i = 0; i < 10; i++) {
+        experiment_apply_reward(e, 0, 0.2, NULL, 1.0);
+        experiment_apply_reward(e, 1, 0.8, NULL, 1.0);
+    }
+    for (int i = 0; i < 200; i++) {
+        struct decision d = experiment_decide(e, NULL, 0);
+        double raw = d.arm == 1 ? 0.2 / 2 + 0.8 : 0.2 / 2;
+        assert_true(fabs(d.propensity - (0.01 + 0.98 * raw)) < 1e-12);
+    }
+    experiment_unref(e);
+}
+
+static void test_probability_floor_above_one_over_k_is_refused(void **state) {
+    (void)state;
+    struct experiment *e = NULL;
+    char err[256];
+    int status = 0;
+    json_t *def = json_loads("{\"name\": \"n\", \"variants\": {\"0\": \"a\", \"1\": \"b\", \"2\": \"c\"},"
+                             " \"probability_floor\": 0.34}", 0, NULL);
+    assert_int_equal(experiment_from_definition(def, TEST_ID, 1.0, &e, &status, err, sizeof err), SCOUT_EINVAL);
+    assert_int_equal(status, 400);
+    json_decref(def);
 }
 
 static void test_snapshot_copies_state_and_last_update(void **state) {
@@ -756,6 +786,8 @@ int main(void) {
         cmocka_unit_test(test_global_rollout_always_decides_that_arm),
         cmocka_unit_test(test_warmup_follows_own_min_updates_else_global_default),
         cmocka_unit_test(test_decision_propensity_is_the_chosen_arm_probability),
+        cmocka_unit_test(test_default_probability_floor_mixes_into_the_propensity),
+        cmocka_unit_test(test_probability_floor_above_one_over_k_is_refused),
         cmocka_unit_test(test_snapshot_copies_state_and_last_update),
         cmocka_unit_test(test_count_decision_keeps_totals_and_latest_time),
         cmocka_unit_test(test_context_keeps_scalars_and_drops_nulls),

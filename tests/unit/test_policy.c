@@ -540,6 +540,79 @@ static void test_parse_kind_accepts_known_names_and_rejects_others(void **state)
     assert_string_equal(policy_kind_name(POLICY_EGREEDY), "egreedy");
 }
 
+/* ---- UCB1 and the probability floor ------------------------------------------------------ */
+
+static void test_ucb1_tries_every_arm_before_exploiting(void **state) {
+    struct policy p;
+    rng_t rng;
+    int seen[3] = {0, 0, 0};
+    (void)state;
+    rng_seed(&rng, 7);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 3, 0.0), SCOUT_OK);
+    policy_update(&p, 0, 1.0, NULL);
+    for (int i = 0; i < 100; i++) seen[policy_choose(&p, &rng, NULL, 0).arm]++;
+    assert_int_equal(seen[0], 0);   /* arms 1 and 2 have no reward yet: infinite upper bound */
+    assert_true(seen[1] > 0 && seen[2] > 0);
+    policy_free(&p);
+}
+
+static void test_ucb1_prefers_the_clearly_better_arm(void **state) {
+    struct policy p;
+    rng_t rng;
+    int best = 0;
+    (void)state;
+    rng_seed(&rng, 11);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 2, 0.0), SCOUT_OK);
+    for (int i = 0; i < 200; i++) {
+        policy_update(&p, 0, i % 10 == 0 ? 1.0 : 0.0, NULL);   /* 10% */
+        policy_update(&p, 1, i % 10 < 6 ? 1.0 : 0.0, NULL);    /* 60% */
+    }
+    for (int i = 0; i < 1000; i++) best += policy_choose(&p, &rng, NULL, 0).arm == 1;
+    assert_int_equal(best, 1000);   /* deterministic once every arm was tried */
+    double probs[2];
+    policy_probabilities(&p, &rng, NULL, 0, 100, probs);
+    assert_true(probs[1] == 1.0 && probs[0] == 0.0);
+    policy_free(&p);
+}
+
+static void test_probability_floor_keeps_every_arm_at_least_at_the_floor(void **state) {
+    struct policy p;
+    rng_t rng;
+    int worst = 0;
+    const int n = 200000;
+    (void)state;
+    rng_seed(&rng, 13);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 4, 0.0), SCOUT_OK);
+    p.floor = 0.05;
+    for (int i = 0; i < 100; i++)
+        for (int a = 0; a < 4; a++) policy_update(&p, a, a == 3 ? 1.0 : 0.0, NULL);
+    double probs[4], sum = 0;
+    policy_probabilities(&p, &rng, NULL, 0, 100, probs);
+    for (int a = 0; a < 4; a++) sum += probs[a];
+    assert_true(fabs(sum - 1.0) < 1e-12);
+    assert_true(fabs(probs[0] - 0.05) < 1e-12 && fabs(probs[3] - (0.05 + 0.8)) < 1e-12);
+    for (int i = 0; i < n; i++) worst += policy_choose(&p, &rng, NULL, 0).arm == 0;
+    /* Binomial(n, 0.05): sd = sqrt(n * 0.05 * 0.95) ~ 97; allow 6 sd. */
+    assert_true(abs(worst - (int)(0.05 * n)) < 6 * 98);
+    policy_free(&p);
+}
+
+static void test_floor_that_cannot_be_honoured_is_ignored(void **state) {
+    struct policy p;
+    rng_t rng;
+    (void)state;
+    rng_seed(&rng, 17);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, 0.0), SCOUT_OK);
+    p.floor = 0.3;   /* 4 x 0.3 > 1 */
+    policy_update(&p, 2, 1.0, NULL);
+    for (int a = 0; a < 4; a++)
+        if (a != 2) policy_update(&p, a, 0.0, NULL);
+    double probs[4];
+    policy_probabilities(&p, &rng, NULL, 0, 100, probs);
+    assert_true(probs[2] == 1.0);
+    policy_free(&p);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -567,6 +640,10 @@ int main(void) {
         cmocka_unit_test(test_summary_gaussian_brackets_mean_and_ranks_better_arm),
         cmocka_unit_test(test_summary_of_untouched_arms_is_a_fair_split),
         cmocka_unit_test(test_parse_kind_accepts_known_names_and_rejects_others),
+        cmocka_unit_test(test_ucb1_tries_every_arm_before_exploiting),
+        cmocka_unit_test(test_ucb1_prefers_the_clearly_better_arm),
+        cmocka_unit_test(test_probability_floor_keeps_every_arm_at_least_at_the_floor),
+        cmocka_unit_test(test_floor_that_cannot_be_honoured_is_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

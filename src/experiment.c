@@ -61,7 +61,8 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     const char *key;
     enum policy_kind kind = POLICY_THOMPSON;
     double epsilon = DEFAULT_EPSILON, floor_p = DEFAULT_FLOOR;
-    json_t *fl;
+    json_t *fl, *bi;
+    int burn_in = 0;
     int min_updates = -1, i = 0;
 
     *status = 500;
@@ -95,6 +96,11 @@ int experiment_from_definition(const json_t *def, const char *id, double created
             BAD(400, "probability_floor must lie in [0, 1/number of variants]");
     } else if (DEFAULT_FLOOR * (double)json_object_size(variants) > 1.0) {
         floor_p = 0;   /* more than 100 variants: the default floor cannot be honoured */
+    }
+    if ((bi = json_object_get(def, "burn_in")) && !json_is_null(bi)) {
+        if (!json_is_integer(bi)) BAD(422, "field 'burn_in' must be an integer");
+        if (json_integer_value(bi) < 0 || json_integer_value(bi) > 1000000) BAD(400, "burn_in must be between 0 and 1000000");
+        burn_in = (int)json_integer_value(bi);
     }
     if ((minu = json_object_get(def, "min_updates")) && !json_is_null(minu)) {
         if (!json_is_integer(minu)) BAD(422, "field 'min_updates' must be an integer");
@@ -157,14 +163,16 @@ int experiment_from_definition(const json_t *def, const char *id, double created
 
     if (policy_init(&e->policy, kind, e->nvariants, epsilon) != SCOUT_OK) BAD(500, "out of memory");
     e->policy.floor = floor_p;
+    e->burn_in = burn_in;
     e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
     e->arm_predictions = calloc((size_t)e->nvariants, sizeof *e->arm_predictions);
     if (!e->probs || !e->arm_predictions) BAD(500, "out of memory");
     e->features = feats ? json_deep_copy(feats) : NULL;
 
     /* The normalised definition: what the store keeps and loads back. */
-    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:f, s:o, s:O}", "name", e->name, "variants", variants,
+    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:f, s:i, s:o, s:O}", "name", e->name, "variants", variants,
                               "policy", policy_kind_name(kind), "epsilon", epsilon, "probability_floor", floor_p,
+                              "burn_in", burn_in,
                               "min_updates", min_updates >= 0 ? json_integer(min_updates) : json_null(),
                               "features", e->features ? e->features : json_null());
     if (!e->definition) BAD(500, "out of memory");
@@ -210,7 +218,10 @@ int experiment_find_variant(const struct experiment *e, const json_t *ref) {
 
 static int in_warmup_locked(const struct experiment *e, int min_updates_default) {
     int need = e->min_updates >= 0 ? e->min_updates : min_updates_default;
-    return e->policy.updates < (uint64_t)(need > 0 ? need : 0);
+    if (e->policy.updates < (uint64_t)(need > 0 ? need : 0)) return 1;
+    for (int i = 0; i < e->nvariants && e->burn_in > 0; i++)   /* O(k), k <= 256 */
+        if (e->policy.arms[i].n < (uint64_t)e->burn_in) return 1;
+    return 0;
 }
 
 int experiment_in_warmup(struct experiment *e, int min_updates_default) {

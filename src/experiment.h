@@ -30,6 +30,7 @@ struct experiment {
     json_t *definition;         /* the stored definition document */
     json_t *features;           /* allow-list of context keys (array) or NULL */
     int min_updates;            /* -1: follow the global min_update_requests setting */
+    int burn_in;                /* warm-up also lasts until every variant has this many rewards */
     enum policy_kind kind;
 
     pthread_mutex_t lock;       /* guards policy, probs, last_update_at */

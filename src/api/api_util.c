@@ -92,6 +92,8 @@ json_t *api_test_summary(struct app *app, struct experiment *e) {
     json_object_set_new(s, "is_active", json_true());
     json_object_set_new(s, "policy", json_string(policy_kind_name(e->kind)));
     json_object_set_new(s, "min_updates", json_integer(api_min_updates(app, e)));
-    json_object_set_new(s, "warmup", json_boolean(updates < (uint64_t)api_min_updates(app, e)));
+    json_object_set_new(s, "burn_in", json_integer(e->burn_in));
+    json_object_set_new(s, "probability_floor", json_real(e->policy.floor));
+    json_object_set_new(s, "warmup", json_boolean(experiment_in_warmup(e, api_min_updates(app, e))));
     return s;
 }

@@ -91,6 +91,17 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
                         "variant_label", e->variants[d.arm].label, "variant_id", (json_int_t)e->variants[d.arm].id,
                         "request_id", rid, "cb_model_id", e->id, "is_global_rollout", d.rollout, "propensity",
                         d.propensity, "explored", d.explored));
+    if (json_is_true(json_object_get(body, "return_probabilities"))) {
+        /* Every variant's probability at this moment (what off-policy evaluation logs). */
+        double *probs = calloc((size_t)e->nvariants, sizeof *probs);
+        json_t *map = json_object();
+        if (probs) {
+            experiment_probabilities(e, api_min_updates(app, e), probs);
+            for (int i = 0; i < e->nvariants; i++) json_object_set_new(map, e->variants[i].key, json_real(probs[i]));
+            free(probs);
+        }
+        json_object_set_new(resp->json, "probabilities", map);
+    }
 done:
     json_decref(ctx);
     json_decref(body);

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from helpers import create_test, fetch, update
+from helpers import create_test, fetch, summary, update
 
 
 def send_rewards(scout, mid, per_variant, reward_of, batch=50):
@@ -95,6 +95,31 @@ def test_probability_floor_above_one_over_k_is_a_400(scout):
                                          "probability_floor": 0.4})
     assert r.status_code == 400, r.text
     assert "probability_floor" in r.json()["detail"]
+
+
+def test_burn_in_keeps_the_warm_up_until_every_variant_has_its_rewards(scout):
+    mid = create_test(scout, min_updates=0, burn_in=5)
+    assert summary(scout, mid)["warmup"] is True
+    update(scout, mid, [{"decision": "B", "reward": 1}] * 20)
+    assert summary(scout, mid)["warmup"] is True          # A has no reward yet
+    assert fetch(scout, mid)["propensity"] == pytest.approx(0.5)
+    update(scout, mid, [{"decision": "A", "reward": 0}] * 4)
+    assert summary(scout, mid)["warmup"] is True          # 4 < 5
+    update(scout, mid, [{"decision": "A", "reward": 0}])
+    assert summary(scout, mid)["warmup"] is False
+    assert summary(scout, mid)["burn_in"] == 5
+
+
+def test_fetch_can_return_every_variants_probability(scout):
+    mid = create_test(scout, variants={"0": "A", "1": "B", "2": 7}, min_updates=0)
+    update(scout, mid, [{"decision": "B", "reward": 1}] * 30 + [{"decision": "A", "reward": 0}] * 30)
+    d = fetch(scout, mid, return_probabilities=True)
+    probs = d["probabilities"]
+    assert set(probs) == {"A", "B", "7"}
+    assert sum(probs.values()) == pytest.approx(1.0)
+    assert all(p >= 0.01 - 1e-12 for p in probs.values())   # the default floor
+    assert probs[str(d["recommended_variant"])] == pytest.approx(d["propensity"])
+    assert "probabilities" not in fetch(scout, mid)
 
 
 def test_epsilon_zero_exploits_all_but_a_probability_floor(scout):

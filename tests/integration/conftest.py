@@ -35,8 +35,8 @@ def scout_factory(request, tmp_path):
     servers = []
     request.node._scout_servers = servers
 
-    def make(env=None, extra_args=None):
-        s = Scout(tmp_path / f"scout{len(servers)}", env=env, extra_args=extra_args)
+    def make(env=None, extra_args=None, cls=Scout):
+        s = cls(tmp_path / f"scout{len(servers)}", env=env, extra_args=extra_args)
         servers.append(s)
         return s.start()
 

@@ -74,6 +74,20 @@ def parse_iso_utc(value):
 # --------------------------------------------------------------------------- the server
 
 
+def terminate(proc, timeout=10.0):
+    """SIGTERM a child process and wait; SIGKILL it if it outlives timeout. True if it exited in time."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+        return False
+
+
 class Scout:
     """One scoutd process: start, talk to, stop, kill and restart it on the same data dir."""
 
@@ -196,12 +210,7 @@ class Scout:
         problems = []
         self.session.close()
         if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+            if not terminate(self.proc):
                 problems.append("did not exit within 10 s of SIGTERM")
             if self.proc.returncode not in (0, None):
                 problems.append(f"exited {self.proc.returncode} on SIGTERM")

@@ -194,21 +194,9 @@ class SplitScout(Scout):
 
 
 @pytest.fixture
-def split_scout_factory(request, tmp_path):
-    """make(env=None) -> a started SplitScout; all are stopped (and checked) afterwards."""
-    servers = request.node.__dict__.setdefault("_scout_servers", [])
-
-    def make(env=None):
-        s = SplitScout(tmp_path / f"split{len(servers)}", env=env)
-        servers.append(s)
-        return s.start()
-
-    yield make
-    problems = []
-    for s in servers:
-        problems += s.cleanup()
-    if problems:
-        pytest.fail("scoutd did not end cleanly: " + "; ".join(problems), pytrace=False)
+def split_scout_factory(scout_factory):
+    """make(env=None) -> a started SplitScout, stopped and checked like every other server."""
+    return lambda env=None: scout_factory(env=env, cls=SplitScout)
 
 
 def request_records(records, **fields):

@@ -10,14 +10,13 @@ installs it); it is never skipped.
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
 import requests
 
-from helpers import free_port
+from helpers import free_port, terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 JOB = "scout"
@@ -84,14 +83,8 @@ class Prometheus:
 
     def stop(self):
         self.http.close()
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            terminate(self.proc)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"

@@ -85,8 +85,19 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
 
 test: unit integration asan fuzz
 
-bench: $(BUILD)/scoutd
-	bench/run.sh $(BUILD)/scoutd
+# Benchmarks (never part of `make test`). The regret benchmark runs the policies in-process
+# (REGRET_ARGS, default: 20 seeds, 1k/10k/100k rounds, all scenarios), then over HTTP against a
+# scoutd it starts (HTTP_REGRET_ARGS).
+REGRET_ARGS ?=
+HTTP_REGRET_ARGS ?=
+bench: $(BUILD)/scoutd $(BUILD)/bench/regret/regret
+	$(BUILD)/bench/regret/regret $(REGRET_ARGS)
+	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/regret/http_regret.py $(HTTP_REGRET_ARGS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
             if (experiment_find_variant(e, k) < 0 || experiment_find_variant(e, label) < 0) abort();
             json_decref(k);
         }
-        struct decision d = experiment_decide(e, NULL, 0);
+        struct decision d = experiment_decide(e, NULL, 0, NULL);
         if (d.arm < 0 || d.arm >= e->nvariants) abort();
         experiment_apply_reward(e, d.arm, 1.0, NULL, 1.0);
         experiment_unref(again);

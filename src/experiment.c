@@ -59,9 +59,9 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     struct experiment *e = NULL;
     json_t *name, *variants, *policy, *eps, *minu, *feats, *label;
     const char *key;
-    enum policy_kind kind = POLICY_THOMPSON;
-    double epsilon = DEFAULT_EPSILON, floor_p = DEFAULT_FLOOR;
-    json_t *fl, *bi;
+    enum policy_kind kind = POLICY_AUTO;
+    double epsilon = DEFAULT_EPSILON, floor_p = DEFAULT_FLOOR, discount = 1.0;
+    json_t *fl, *bi, *disc;
     int burn_in = 0;
     int min_updates = -1, i = 0;
 
@@ -81,13 +81,18 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     if ((policy = json_object_get(def, "policy")) && !json_is_null(policy)) {
         if (!json_is_string(policy)) BAD(422, "field 'policy' must be a string");
         if (!policy_parse_kind(json_string_value(policy), &kind))
-            BAD(400, "unknown policy '%.*s' (available: auto, thompson, egreedy, ucb1)",
+            BAD(400, "unknown policy '%.*s' (available: auto, thompson, ucb1, egreedy, linucb, lints)",
                 util_utf8_prefix(json_string_value(policy), 32), json_string_value(policy));
     }
     if ((eps = json_object_get(def, "epsilon")) && !json_is_null(eps)) {
         if (!json_is_number(eps)) BAD(422, "field 'epsilon' must be a number");
         epsilon = json_number_value(eps);
         if (!(epsilon >= 0.0 && epsilon <= 1.0)) BAD(400, "epsilon must lie in [0, 1]");
+    }
+    if ((disc = json_object_get(def, "discount")) && !json_is_null(disc)) {
+        if (!json_is_number(disc)) BAD(422, "field 'discount' must be a number");
+        discount = json_number_value(disc);
+        if (!(discount >= 0.5 && discount <= 1.0)) BAD(400, "discount must lie in [0.5, 1] (1: no discounting)");
     }
     if ((fl = json_object_get(def, "probability_floor")) && !json_is_null(fl)) {
         if (!json_is_number(fl)) BAD(422, "field 'probability_floor' must be a number");
@@ -161,7 +166,7 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     }
     qsort(e->variants, (size_t)e->nvariants, sizeof *e->variants, cmp_variant);
 
-    if (policy_init(&e->policy, kind, e->nvariants, epsilon) != SCOUT_OK) BAD(500, "out of memory");
+    if (policy_init(&e->policy, kind, e->nvariants, epsilon, discount) != SCOUT_OK) BAD(500, "out of memory");
     e->policy.floor = floor_p;
     e->burn_in = burn_in;
     e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
@@ -170,9 +175,9 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     e->features = feats ? json_deep_copy(feats) : NULL;
 
     /* The normalised definition: what the store keeps and loads back. */
-    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:f, s:i, s:o, s:O}", "name", e->name, "variants", variants,
+    e->definition = json_pack("{s:s, s:O, s:s, s:f, s:f, s:f, s:i, s:o, s:O}", "name", e->name, "variants", variants,
                               "policy", policy_kind_name(kind), "epsilon", epsilon, "probability_floor", floor_p,
-                              "burn_in", burn_in,
+                              "discount", discount, "burn_in", burn_in,
                               "min_updates", min_updates >= 0 ? json_integer(min_updates) : json_null(),
                               "features", e->features ? e->features : json_null());
     if (!e->definition) BAD(500, "out of memory");
@@ -231,55 +236,106 @@ int experiment_in_warmup(struct experiment *e, int min_updates_default) {
     return w;
 }
 
+/* Probability estimates draw from a generator seeded by the state's version, not from the
+ * decision stream: the estimate for a state is reproducible, and so is a seeded run of
+ * decisions however often estimates are refreshed. */
+static void estimate_rng(const struct experiment *e, rng_t *rng) {
+    rng_seed(rng, e->policy.version * 0x9E3779B97F4A7C15ULL + 0x5C07);
+}
+
 /* Refreshes the cached probabilities when the state moved on (throttled). Lock held. */
-static void refresh_probs_locked(struct experiment *e, rng_t *rng, const json_t *ctx, int warmup) {
+static void refresh_probs_locked(struct experiment *e, int warmup) {
     double now;
+    rng_t rng;
     if (e->probs_version == e->policy.version + 1 && e->probs_warmup == warmup) return;
     now = util_monotonic();
     if (e->probs_version != 0 && e->probs_warmup == warmup && now - e->probs_time < PROBS_REFRESH) return;
-    policy_probabilities(&e->policy, rng, ctx, warmup, PROBS_DRAWS, e->probs);
+    estimate_rng(e, &rng);
+    policy_probabilities(&e->policy, &rng, NULL, warmup, PROBS_DRAWS, e->probs);
     e->probs_version = e->policy.version + 1;
     e->probs_warmup = warmup;
     e->probs_time = now;
 }
 
-struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default) {
+json_t *experiment_features(const struct experiment *e, const json_t *ctx) {
+    json_t *out, *f;
+    size_t i;
+    if (!json_is_object(ctx) || json_object_size(ctx) == 0) return NULL;
+    if (!e->features) return json_incref((json_t *)ctx);
+    if (!(out = json_object())) return NULL;
+    json_array_foreach(e->features, i, f) {
+        json_t *v = json_object_get(ctx, json_string_value(f));
+        if (v) json_object_set(out, json_string_value(f), v);
+    }
+    if (json_object_size(out) == 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Choice probabilities for this request: the throttled cache for a decision without context,
+ * computed for this context otherwise. Lock held. */
+static const double *probs_locked(struct experiment *e, const json_t *x, int warmup, double *buf) {
+    if (!warmup && policy_uses_context(&e->policy, x)) {
+        rng_t rng;
+        estimate_rng(e, &rng);
+        policy_probabilities(&e->policy, &rng, x, warmup, PROBS_DRAWS, buf);
+        return buf;
+    }
+    refresh_probs_locked(e, warmup);
+    return e->probs;
+}
+
+struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs) {
     struct decision d = {0, 1.0, 0, 0};
     rng_t *rng = rng_thread();
     int rollout = atomic_load(&e->rollout);
+    double buf[SCOUT_MAX_VARIANTS];
+    json_t *x;
     if (rollout >= 0 && rollout < e->nvariants) {
         d.arm = rollout;
         d.rollout = 1;
+        for (int i = 0; probs && i < e->nvariants; i++) probs[i] = i == rollout;
         return d;
     }
+    x = experiment_features(e, ctx);
     pthread_mutex_lock(&e->lock);
     int warmup = in_warmup_locked(e, min_updates_default);
-    struct choice c = policy_choose(&e->policy, rng, ctx, warmup);
-    refresh_probs_locked(e, rng, ctx, warmup);
+    struct choice c = policy_choose(&e->policy, rng, x, warmup);
+    const double *p = probs_locked(e, x, warmup, buf);
     d.arm = c.arm;
     d.explored = c.explored;
-    d.propensity = e->probs[c.arm];
+    d.propensity = p[c.arm];
+    if (probs) memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
     pthread_mutex_unlock(&e->lock);
+    json_decref(x);
     return d;
 }
 
-void experiment_probabilities(struct experiment *e, int min_updates_default, double *probs) {
+void experiment_probabilities(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs) {
     int rollout = atomic_load(&e->rollout);
+    double buf[SCOUT_MAX_VARIANTS];
+    json_t *x;
     if (rollout >= 0 && rollout < e->nvariants) {
         for (int i = 0; i < e->nvariants; i++) probs[i] = i == rollout;
         return;
     }
+    x = experiment_features(e, ctx);
     pthread_mutex_lock(&e->lock);
-    refresh_probs_locked(e, rng_thread(), NULL, in_warmup_locked(e, min_updates_default));
-    memcpy(probs, e->probs, sizeof *probs * (size_t)e->nvariants);
+    const double *p = probs_locked(e, x, in_warmup_locked(e, min_updates_default), buf);
+    memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
     pthread_mutex_unlock(&e->lock);
+    json_decref(x);
 }
 
 void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts) {
+    json_t *x = experiment_features(e, ctx);
     pthread_mutex_lock(&e->lock);
-    policy_update(&e->policy, arm, reward, ctx);
+    policy_update(&e->policy, arm, reward, x);
     if (ts > e->last_update_at) e->last_update_at = ts;
     pthread_mutex_unlock(&e->lock);
+    json_decref(x);
 }
 
 void experiment_count_decision(struct experiment *e, int arm, double ts) {
@@ -291,16 +347,19 @@ void experiment_count_decision(struct experiment *e, int arm, double ts) {
     }
 }
 
+uint64_t experiment_updates(struct experiment *e, double *last_update_at) {
+    uint64_t n;
+    pthread_mutex_lock(&e->lock);
+    n = e->policy.updates;
+    if (last_update_at) *last_update_at = e->last_update_at;
+    pthread_mutex_unlock(&e->lock);
+    return n;
+}
+
 int experiment_snapshot(struct experiment *e, struct policy *out, double *last_update_at) {
     int rc;
     pthread_mutex_lock(&e->lock);
-    rc = policy_init(out, e->policy.kind, e->policy.narms, e->policy.epsilon);
-    if (rc == SCOUT_OK) {
-        struct arm_stats *arms = out->arms;
-        *out = e->policy;
-        out->arms = arms;
-        memcpy(arms, e->policy.arms, sizeof *arms * (size_t)e->policy.narms);
-    }
+    rc = policy_copy(out, &e->policy);
     if (last_update_at) *last_update_at = e->last_update_at;
     pthread_mutex_unlock(&e->lock);
     return rc;

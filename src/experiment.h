@@ -72,8 +72,13 @@ int experiment_find_variant(const struct experiment *e, const json_t *ref);
 /* Index of the variant with this id, or -1. */
 int experiment_index_of_id(const struct experiment *e, long id);
 
-/* Decides for one request; min_updates_default is the global warm-up length. */
-struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default);
+/* The part of a request's context the test learns from: every key, or those of its features
+ * allow-list. NULL when nothing is left; else a new reference. */
+json_t *experiment_features(const struct experiment *e, const json_t *ctx);
+
+/* Decides for one request; min_updates_default is the global warm-up length. When probs is
+ * not NULL it receives every variant's probability for this request (nvariants entries). */
+struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs);
 
 /* Folds one acknowledged reward into the learned state (called in commit order). */
 void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts);
@@ -81,11 +86,16 @@ void experiment_apply_reward(struct experiment *e, int arm, double reward, const
 /* Adds a decision to the live counters. */
 void experiment_count_decision(struct experiment *e, int arm, double ts);
 
-/* Copies the learned state under the lock: the caller frees with policy_free. */
+/* Rewards applied so far, and (when not NULL) the time of the latest. */
+uint64_t experiment_updates(struct experiment *e, double *last_update_at);
+
+/* Copies the learned state (linear models included) under the lock: the caller frees with
+ * policy_free. */
 int experiment_snapshot(struct experiment *e, struct policy *out, double *last_update_at);
 
-/* Current choice probabilities (copied into probs[nvariants]). */
-void experiment_probabilities(struct experiment *e, int min_updates_default, double *probs);
+/* Current choice probabilities for a request with this context (NULL: none), copied into
+ * probs[nvariants]. */
+void experiment_probabilities(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs);
 
 /* Whether the test is still drawing uniformly. */
 int experiment_in_warmup(struct experiment *e, int min_updates_default);

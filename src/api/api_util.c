@@ -52,17 +52,12 @@ json_t *api_recent_shares(struct app *app, struct experiment *e, long *total) {
 }
 
 json_t *api_test_summary(struct app *app, struct experiment *e) {
-    struct policy p;
     double last_update = 0, last_pred = (double)atomic_load(&e->last_prediction_ms) / 1000.0;
-    uint64_t updates = 0, preds = atomic_load(&e->predictions);
+    uint64_t updates = experiment_updates(e, &last_update), preds = atomic_load(&e->predictions);
     int rollout = atomic_load(&e->rollout);
     long total;
     json_t *labels = json_array(), *global, *s;
     char url[96];
-    if (experiment_snapshot(e, &p, &last_update) == SCOUT_OK) {
-        updates = p.updates;
-        policy_free(&p);
-    }
     for (int i = 0; i < e->nvariants; i++) json_array_append(labels, e->variants[i].label);
     global = rollout >= 0 ? json_incref(e->variants[rollout].label) : json_null();
     snprintf(url, sizeof url, "/api/update_model/%s", e->id);   /* where rewards go, as in the original */
@@ -94,6 +89,7 @@ json_t *api_test_summary(struct app *app, struct experiment *e) {
     json_object_set_new(s, "min_updates", json_integer(api_min_updates(app, e)));
     json_object_set_new(s, "burn_in", json_integer(e->burn_in));
     json_object_set_new(s, "probability_floor", json_real(e->policy.floor));
+    json_object_set_new(s, "discount", json_real(e->policy.discount));
     json_object_set_new(s, "warmup", json_boolean(experiment_in_warmup(e, api_min_updates(app, e))));
     return s;
 }

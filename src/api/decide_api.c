@@ -40,7 +40,7 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
     struct decision d;
     const char *rid;
     char err[256], gen[SCOUT_ID_LEN + 1];
-    double now = util_now();
+    double now = util_now(), probs[SCOUT_MAX_VARIANTS];
 
     if (!http_parse_body(req, resp, &body)) return;
     if (!json_is_object(body)) {
@@ -72,7 +72,7 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         rid = gen;
     }
 
-    d = experiment_decide(e, ctx, api_min_updates(app, e));
+    d = experiment_decide(e, ctx, api_min_updates(app, e), probs);
     experiment_count_decision(e, d.arm, now);
 
     if ((rec = calloc(1, sizeof *rec))) {
@@ -92,14 +92,9 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
                         "request_id", rid, "cb_model_id", e->id, "is_global_rollout", d.rollout, "propensity",
                         d.propensity, "explored", d.explored));
     if (json_is_true(json_object_get(body, "return_probabilities"))) {
-        /* Every variant's probability at this moment (what off-policy evaluation logs). */
-        double *probs = calloc((size_t)e->nvariants, sizeof *probs);
+        /* Every variant's probability for this request (what off-policy evaluation logs). */
         json_t *map = json_object();
-        if (probs) {
-            experiment_probabilities(e, api_min_updates(app, e), probs);
-            for (int i = 0; i < e->nvariants; i++) json_object_set_new(map, e->variants[i].key, json_real(probs[i]));
-            free(probs);
-        }
+        for (int i = 0; i < e->nvariants; i++) json_object_set_new(map, e->variants[i].key, json_real(probs[i]));
         json_object_set_new(resp->json, "probabilities", map);
     }
 done:

@@ -36,12 +36,9 @@ static void test_metrics(struct app *app, struct metrics_text *t) {
         metrics_printf(t, "scout_decisions_total{model_id=\"%s\"} %llu\n", list[i]->id,
                        (unsigned long long)atomic_load(&list[i]->predictions));
     metrics_printf(t, "# HELP scout_rewards_total Rewards applied, by test.\n# TYPE scout_rewards_total counter\n");
-    for (size_t i = 0; i < n; i++) {
-        struct policy p;
-        if (experiment_snapshot(list[i], &p, NULL) != SCOUT_OK) continue;
-        metrics_printf(t, "scout_rewards_total{model_id=\"%s\"} %llu\n", list[i]->id, (unsigned long long)p.updates);
-        policy_free(&p);
-    }
+    for (size_t i = 0; i < n; i++)
+        metrics_printf(t, "scout_rewards_total{model_id=\"%s\"} %llu\n", list[i]->id,
+                       (unsigned long long)experiment_updates(list[i], NULL));
     registry_release_list(list, n);
 }
 

@@ -291,7 +291,7 @@ void api_model_details(struct app *app, const struct http_req *req, struct http_
         experiment_unref(e);
         return;
     }
-    experiment_probabilities(e, api_min_updates(app, e), probs);
+    experiment_probabilities(e, NULL, api_min_updates(app, e), probs);
     store_flush(app->store);   /* analytics include every decision answered before (see api_models) */
     out = api_test_summary(app, e);
     add_trail_fields(app, e, out);

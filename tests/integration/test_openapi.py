@@ -555,7 +555,7 @@ def test_error_answers_match_the_documented_schemas(scout, api, doc):
     c("POST", "/api/create_model", {"name": "x", "variants": {"a": "A"}}, expect=400)
     c("POST", "/api/create_model", {"name": "x" * 257, "variants": {"0": "A"}}, expect=400)
     c("POST", "/api/create_model", {"name": "x", "variants": {str(i): f"v{i}" for i in range(257)}}, expect=400)
-    c("POST", "/api/create_model", {"name": "x", "variants": {"0": "A"}, "policy": "linucb"}, expect=400)
+    c("POST", "/api/create_model", {"name": "x", "variants": {"0": "A"}, "policy": "bayes-magic"}, expect=400)
     c("POST", "/api/fetch_recommended_variant", {"cb_model_id": mid, "context": {f"k{i}": i for i in range(65)}}, expect=400)
     c("POST", "/api/fetch_recommended_variant", {"cb_model_id": mid, "context": {"k" * 129: 1}}, expect=400)
     c("POST", "/api/fetch_recommended_variant", {"cb_model_id": mid, "context": {"k": "v" * 1025}}, expect=400)

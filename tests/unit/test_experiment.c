@@ -112,7 +112,7 @@ static void test_valid_definition_sorts_variants_by_id_and_keeps_labels(void **s
     assert_int_equal(json_integer_value(e->variants[1].label), 7);
     assert_string_equal(e->variants[1].key, "7");
     assert_string_equal(e->variants[2].key, "blue");
-    assert_int_equal(e->kind, POLICY_THOMPSON);
+    assert_int_equal(e->kind, POLICY_AUTO);   /* the default */
     assert_int_equal(e->min_updates, -1);
     assert_null(e->features);
     assert_int_equal(atomic_load(&e->rollout), -1);
@@ -151,11 +151,13 @@ static void test_normalised_definition_round_trips(void **state) {
     experiment_unref(e2);
 }
 
-static void test_auto_policy_normalises_to_thompson(void **state) {
+static void test_auto_policy_is_kept_as_auto(void **state) {
     (void)state;
+    /* auto decides per request (contextual with a context), so it must survive a reload. */
     struct experiment *e = make("{\"name\": \"n\", \"variants\": {\"0\": \"a\"}, \"policy\": \"auto\"}", TEST_ID, 1.0);
-    assert_int_equal(e->kind, POLICY_THOMPSON);
-    assert_string_equal(json_string_value(json_object_get(e->definition, "policy")), "thompson");
+    assert_int_equal(e->kind, POLICY_AUTO);
+    assert_string_equal(json_string_value(json_object_get(e->definition, "policy")), "auto");
+    assert_non_null(e->policy.lin);
     experiment_unref(e);
 }
 
@@ -383,17 +385,17 @@ static void test_global_rollout_always_decides_that_arm(void **state) {
     for (int i = 0; i < 50; i++) experiment_apply_reward(e, 0, 1.0, NULL, 10.0);   /* arm 0 looks best */
     atomic_store(&e->rollout, 2);
     for (int i = 0; i < 200; i++) {
-        struct decision d = experiment_decide(e, NULL, 0);
+        struct decision d = experiment_decide(e, NULL, 0, NULL);
         assert_int_equal(d.arm, 2);
         assert_int_equal(d.rollout, 1);
         assert_true(d.propensity == 1.0);
         assert_int_equal(d.explored, 0);
     }
-    experiment_probabilities(e, 0, probs);
+    experiment_probabilities(e, NULL, 0, probs);
     assert_true(probs[0] == 0.0 && probs[1] == 0.0 && probs[2] == 1.0);
 
     atomic_store(&e->rollout, -1);   /* cleared: the policy decides again */
-    struct decision d = experiment_decide(e, NULL, 0);
+    struct decision d = experiment_decide(e, NULL, 0, NULL);
     assert_int_equal(d.rollout, 0);
     assert_true(d.arm >= 0 && d.arm < 3);
     experiment_unref(e);
@@ -417,7 +419,7 @@ static void test_warmup_follows_own_min_updates_else_global_default(void **state
 
     /* In warm-up every arm has propensity 1/k. */
     for (int i = 0; i < 100; i++) {
-        struct decision d = experiment_decide(dflt, NULL, 1000);
+        struct decision d = experiment_decide(dflt, NULL, 1000, NULL);
         assert_true(d.arm == 0 || d.arm == 1);
         assert_true(d.propensity == 0.5);
         assert_int_equal(d.rollout, 0);
@@ -435,7 +437,7 @@ static void test_decision_propensity_is_the_chosen_arm_probability(void **state)
         experiment_apply_reward(e, 1, 0.8, NULL, 1.0);
     }
     for (int i = 0; i < 200; i++) {
-        struct decision d = experiment_decide(e, NULL, 0);
+        struct decision d = experiment_decide(e, NULL, 0, NULL);
         double want = d.arm == 1 ? 0.2 / 2 + 0.8 : 0.2 / 2;
         assert_true(fabs(d.propensity - want) < 1e-12);
     }
@@ -453,7 +455,7 @@ static void test_default_probability_floor_mixes_into_the_propensity(void **stat
         experiment_apply_reward(e, 1, 0.8, NULL, 1.0);
     }
     for (int i = 0; i < 200; i++) {
-        struct decision d = experiment_decide(e, NULL, 0);
+        struct decision d = experiment_decide(e, NULL, 0, NULL);
         double raw = d.arm == 1 ? 0.2 / 2 + 0.8 : 0.2 / 2;
         assert_true(fabs(d.propensity - (0.01 + 0.98 * raw)) < 1e-12);
     }
@@ -701,7 +703,7 @@ static void test_removed_test_stays_valid_while_referenced(void **state) {
     /* Both references still work after the delete (ASan flags any use after free). */
     assert_string_equal(held->name, "kept");
     assert_string_equal(held->variants[1].key, "b");
-    struct decision d = experiment_decide(held, NULL, 0);
+    struct decision d = experiment_decide(held, NULL, 0, NULL);
     assert_true(d.arm == 0 || d.arm == 1);
     experiment_apply_reward(held, d.arm, 1.0, NULL, 2.0);
     assert_int_equal(n, 1);
@@ -724,7 +726,7 @@ static void *reader_main(void *p) {
         id_of(i % 8, id);
         struct experiment *e = registry_get(a->r, id);
         if (!e) continue;
-        struct decision d = experiment_decide(e, NULL, 0);
+        struct decision d = experiment_decide(e, NULL, 0, NULL);
         experiment_apply_reward(e, d.arm, 0.5, NULL, 1.0);
         a->seen++;
         experiment_unref(e);
@@ -770,7 +772,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_definition_sorts_variants_by_id_and_keeps_labels),
         cmocka_unit_test(test_normalised_definition_round_trips),
-        cmocka_unit_test(test_auto_policy_normalises_to_thompson),
+        cmocka_unit_test(test_auto_policy_is_kept_as_auto),
         cmocka_unit_test(test_limits_are_inclusive),
         cmocka_unit_test(test_wrong_shapes_are_refused_with_422),
         cmocka_unit_test(test_empty_and_too_many_variants_are_refused_with_400),

@@ -58,7 +58,7 @@ static void test_update_folds_count_sum_sumsq_and_range_exactly(void **state) {
     struct policy p;
     const double r0[] = {0.5, -3.25, 7.0, 1e-3};
     const double r1[] = {2.5, 0.1};
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1, 1.0), SCOUT_OK);
 
     for (size_t i = 0; i < 4; i++) policy_update(&p, 0, r0[i], NULL);
     for (size_t i = 0; i < 2; i++) policy_update(&p, 1, r1[i], NULL);
@@ -84,7 +84,7 @@ static void test_update_folds_count_sum_sumsq_and_range_exactly(void **state) {
 static void test_first_update_sets_min_and_max_even_when_positive(void **state) {
     (void)state;
     struct policy p;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     policy_update(&p, 1, 42.0, NULL);   /* rmin must not stay at the zero of the fresh state */
     assert_true(p.rmin == 42.0);
     assert_true(p.rmax == 42.0);
@@ -97,7 +97,7 @@ static void test_first_update_sets_min_and_max_even_when_positive(void **state) 
 static void test_update_ignores_nonfinite_rewards_and_unknown_arms(void **state) {
     (void)state;
     struct policy p;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     policy_update(&p, 0, NAN, NULL);
     policy_update(&p, 0, INFINITY, NULL);
     policy_update(&p, 0, -INFINITY, NULL);
@@ -133,9 +133,9 @@ static void test_replaying_events_in_order_gives_identical_state(void **state) {
     struct policy live, replayed;
     make_events(arms, rewards, 5, 2024);
 
-    assert_int_equal(policy_init(&live, POLICY_THOMPSON, 5, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&live, POLICY_THOMPSON, 5, 0.1, 1.0), SCOUT_OK);
     for (int i = 0; i < NEVENTS; i++) policy_update(&live, arms[i], rewards[i], NULL);
-    assert_int_equal(policy_init(&replayed, POLICY_THOMPSON, 5, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&replayed, POLICY_THOMPSON, 5, 0.1, 1.0), SCOUT_OK);
     for (int i = 0; i < NEVENTS; i++) policy_update(&replayed, arms[i], rewards[i], NULL);
 
     assert_int_equal(live.updates, replayed.updates);
@@ -163,7 +163,7 @@ static void check_seeded_picks_repeat(enum policy_kind kind, int warmup) {
     struct policy p;
     rng_t a, b, c;
     int differs = 0;
-    assert_int_equal(policy_init(&p, kind, 4, 0.3), SCOUT_OK);
+    assert_int_equal(policy_init(&p, kind, 4, 0.3, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 5, 5);     /* close arms: picks vary from draw to draw */
     add_bernoulli(&p, 1, 6, 4);
     add_bernoulli(&p, 2, 4, 6);
@@ -203,7 +203,7 @@ static void test_thompson_bernoulli_prefers_clearly_better_arm(void **state) {
     struct policy p;
     rng_t r;
     int best = 0, explored_when_best = 0;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 10, 90);
     add_bernoulli(&p, 1, 60, 40);
     assert_true(policy_is_bernoulli(&p));
@@ -224,7 +224,7 @@ static void test_thompson_bernoulli_prefers_clearly_better_arm(void **state) {
 static void test_fractional_rewards_in_unit_interval_keep_bernoulli_model(void **state) {
     (void)state;
     struct policy p;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     assert_true(policy_is_bernoulli(&p));     /* no data yet */
     policy_update(&p, 0, 0.0, NULL);
     policy_update(&p, 1, 1.0, NULL);
@@ -236,7 +236,7 @@ static void test_fractional_rewards_in_unit_interval_keep_bernoulli_model(void *
 static void test_rewards_outside_unit_interval_switch_to_gaussian(void **state) {
     (void)state;
     struct policy p;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     policy_update(&p, 0, 0.5, NULL);
     assert_true(policy_is_bernoulli(&p));
     policy_update(&p, 1, 1.5, NULL);
@@ -245,7 +245,7 @@ static void test_rewards_outside_unit_interval_switch_to_gaussian(void **state) 
     assert_false(policy_is_bernoulli(&p));
     policy_free(&p);
 
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     policy_update(&p, 0, -0.01, NULL);
     assert_false(policy_is_bernoulli(&p));
     policy_free(&p);
@@ -256,7 +256,7 @@ static void test_thompson_gaussian_prefers_higher_mean(void **state) {
     struct policy p;
     rng_t noise, r;
     int best = 0;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     rng_seed(&noise, 5);
     for (int i = 0; i < 30; i++) {
         policy_update(&p, 0, 5.0 + 3.0 * sample_normal(&noise), NULL);
@@ -274,7 +274,7 @@ static void test_thompson_gaussian_with_one_reward_per_arm_still_decides(void **
     struct policy p;
     rng_t r;
     long count[3] = {0, 0, 0};
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1, 1.0), SCOUT_OK);
     policy_update(&p, 0, 10.0, NULL);
     policy_update(&p, 1, 30.0, NULL);   /* arm 2 never rewarded: it must still be tried */
     rng_seed(&r, 8);
@@ -296,7 +296,7 @@ static void test_warmup_draws_uniformly_whatever_the_state(void **state) {
     struct policy p;
     rng_t r;
     long count[K] = {0};
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1, 1.0), SCOUT_OK);
     add_bernoulli(&p, 2, 100, 0);   /* a clear winner that warm-up must ignore */
     add_bernoulli(&p, 0, 0, 100);
     rng_seed(&r, 31);
@@ -314,7 +314,7 @@ static void test_warmup_probabilities_are_uniform(void **state) {
     struct policy p;
     rng_t r;
     double probs[4];
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, 0.2), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, 0.2, 1.0), SCOUT_OK);
     add_bernoulli(&p, 1, 10, 0);
     rng_seed(&r, 1);
     policy_probabilities(&p, &r, NULL, 1, 100, probs);
@@ -331,7 +331,7 @@ static void test_egreedy_explores_at_rate_epsilon_and_otherwise_exploits(void **
     struct policy p;
     rng_t r;
     long explored = 0, count[K] = {0};
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, K, eps), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, K, eps, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 2, 8);
     add_bernoulli(&p, 1, 3, 7);
     add_bernoulli(&p, 2, 8, 2);     /* the best mean */
@@ -357,7 +357,7 @@ static void test_egreedy_tries_arms_never_rewarded(void **state) {
     struct policy p;
     rng_t r;
     long count[3] = {0};
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 3, 0.0), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 3, 0.0, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 10, 0);    /* arms 1 and 2 have no rewards: they count as best */
     rng_seed(&r, 3);
     for (int i = 0; i < 1000; i++) count[policy_choose(&p, &r, NULL, 0).arm]++;
@@ -372,7 +372,7 @@ static void test_egreedy_probabilities_are_exact(void **state) {
     struct policy p;
     rng_t r;
     double probs[4], sum = 0;
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, eps), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, eps, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 2, 8);
     add_bernoulli(&p, 1, 3, 7);
     add_bernoulli(&p, 2, 8, 2);
@@ -393,7 +393,7 @@ static void test_egreedy_probabilities_split_ties_evenly(void **state) {
     struct policy p;
     rng_t r;
     double probs[3];
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 3, eps), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 3, eps, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 5, 5);
     add_bernoulli(&p, 1, 1, 9);
     add_bernoulli(&p, 2, 5, 5);
@@ -414,7 +414,7 @@ static void test_thompson_probabilities_match_pick_frequency(void **state) {
     rng_t r1, r2;
     double probs[K], sum = 0;
     long count[K] = {0};
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 30, 70);   /* close enough that every arm has a real share */
     add_bernoulli(&p, 1, 36, 64);
     add_bernoulli(&p, 2, 25, 75);
@@ -440,7 +440,7 @@ static void test_thompson_probabilities_sum_to_one_for_gaussian_model(void **sta
     struct policy p;
     rng_t r;
     double probs[5], sum = 0;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 5, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 5, 0.1, 1.0), SCOUT_OK);
     for (int i = 0; i < 5; i++) policy_update(&p, i, 10.0 * i, NULL);
     rng_seed(&r, 4);
     policy_probabilities(&p, &r, NULL, 0, 1000, probs);
@@ -474,7 +474,7 @@ static void check_summary(const struct policy *p, int better) {
 static void test_summary_bernoulli_brackets_mean_and_ranks_better_arm(void **state) {
     (void)state;
     struct policy p;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 3, 0.1, 1.0), SCOUT_OK);
     add_bernoulli(&p, 0, 10, 90);
     add_bernoulli(&p, 1, 60, 40);
     add_bernoulli(&p, 2, 30, 70);
@@ -494,7 +494,7 @@ static void test_summary_gaussian_brackets_mean_and_ranks_better_arm(void **stat
     (void)state;
     struct policy p;
     rng_t noise;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, 2, 0.1, 1.0), SCOUT_OK);
     rng_seed(&noise, 12);
     for (int i = 0; i < 40; i++) {
         policy_update(&p, 0, 5.0 + 2.0 * sample_normal(&noise), NULL);
@@ -510,7 +510,7 @@ static void test_summary_of_untouched_arms_is_a_fair_split(void **state) {
     struct policy p;
     struct arm_summary s[K];
     rng_t r;
-    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_THOMPSON, K, 0.1, 1.0), SCOUT_OK);
     rng_seed(&r, 13);
     policy_summarize(&p, &r, DRAWS, s);
     for (int i = 0; i < K; i++) {
@@ -527,17 +527,24 @@ static void test_parse_kind_accepts_known_names_and_rejects_others(void **state)
     (void)state;
     enum policy_kind k = POLICY_EGREEDY;
     assert_true(policy_parse_kind("auto", &k));
-    assert_int_equal(k, POLICY_THOMPSON);
+    assert_int_equal(k, POLICY_AUTO);
     k = POLICY_EGREEDY;
     assert_true(policy_parse_kind("thompson", &k));
     assert_int_equal(k, POLICY_THOMPSON);
     assert_true(policy_parse_kind("egreedy", &k));
     assert_int_equal(k, POLICY_EGREEDY);
+    assert_true(policy_parse_kind("linucb", &k));
+    assert_int_equal(k, POLICY_LINUCB);
+    assert_true(policy_parse_kind("lints", &k));
+    assert_int_equal(k, POLICY_LINTS);
     assert_false(policy_parse_kind("nope", &k));
     assert_false(policy_parse_kind("", &k));
     assert_false(policy_parse_kind("Thompson", &k));
     assert_string_equal(policy_kind_name(POLICY_THOMPSON), "thompson");
     assert_string_equal(policy_kind_name(POLICY_EGREEDY), "egreedy");
+    assert_string_equal(policy_kind_name(POLICY_AUTO), "auto");
+    assert_string_equal(policy_kind_name(POLICY_LINTS), "lints");
+    assert_string_equal(policy_kind_name(POLICY_LINUCB), "linucb");
 }
 
 /* ---- UCB1 and the probability floor ------------------------------------------------------ */
@@ -548,7 +555,7 @@ static void test_ucb1_tries_every_arm_before_exploiting(void **state) {
     int seen[3] = {0, 0, 0};
     (void)state;
     rng_seed(&rng, 7);
-    assert_int_equal(policy_init(&p, POLICY_UCB1, 3, 0.0), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 3, 0.0, 1.0), SCOUT_OK);
     policy_update(&p, 0, 1.0, NULL);
     for (int i = 0; i < 100; i++) seen[policy_choose(&p, &rng, NULL, 0).arm]++;
     assert_int_equal(seen[0], 0);   /* arms 1 and 2 have no reward yet: infinite upper bound */
@@ -562,7 +569,7 @@ static void test_ucb1_prefers_the_clearly_better_arm(void **state) {
     int best = 0;
     (void)state;
     rng_seed(&rng, 11);
-    assert_int_equal(policy_init(&p, POLICY_UCB1, 2, 0.0), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 2, 0.0, 1.0), SCOUT_OK);
     for (int i = 0; i < 200; i++) {
         policy_update(&p, 0, i % 10 == 0 ? 1.0 : 0.0, NULL);   /* 10% */
         policy_update(&p, 1, i % 10 < 6 ? 1.0 : 0.0, NULL);    /* 60% */
@@ -582,7 +589,7 @@ static void test_probability_floor_keeps_every_arm_at_least_at_the_floor(void **
     const int n = 200000;
     (void)state;
     rng_seed(&rng, 13);
-    assert_int_equal(policy_init(&p, POLICY_UCB1, 4, 0.0), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_UCB1, 4, 0.0, 1.0), SCOUT_OK);
     p.floor = 0.05;
     for (int i = 0; i < 100; i++)
         for (int a = 0; a < 4; a++) policy_update(&p, a, a == 3 ? 1.0 : 0.0, NULL);
@@ -602,7 +609,7 @@ static void test_floor_that_cannot_be_honoured_is_ignored(void **state) {
     rng_t rng;
     (void)state;
     rng_seed(&rng, 17);
-    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, 0.0), SCOUT_OK);
+    assert_int_equal(policy_init(&p, POLICY_EGREEDY, 4, 0.0, 1.0), SCOUT_OK);
     p.floor = 0.3;   /* 4 x 0.3 > 1 */
     policy_update(&p, 2, 1.0, NULL);
     for (int a = 0; a < 4; a++)

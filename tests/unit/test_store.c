@@ -547,7 +547,7 @@ static void test_replay_from_store_rebuilds_identical_policy_state(void **state)
     struct store_reward ev[7];
     rng_t r;
     rng_seed(&r, 314);
-    assert_int_equal(policy_init(&live.p, POLICY_THOMPSON, 4, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&live.p, POLICY_THOMPSON, 4, 0.1, 1.0), SCOUT_OK);
     live.calls = 0;
     put_test(s, T1, 1.0);
     for (int call = 0; call < 60; call++) {
@@ -563,7 +563,7 @@ static void test_replay_from_store_rebuilds_identical_policy_state(void **state)
     assert_int_equal(live.calls, 60);
 
     s = reopen_for_loading(f);
-    assert_int_equal(policy_init(&replayed, POLICY_THOMPSON, 4, 0.1), SCOUT_OK);
+    assert_int_equal(policy_init(&replayed, POLICY_THOMPSON, 4, 0.1, 1.0), SCOUT_OK);
     assert_int_equal(store_load_rewards(s, fold_loaded, &replayed), SCOUT_OK);
     assert_int_equal(replayed.updates, live.p.updates);
     assert_true(same_bits(replayed.rmin, live.p.rmin));

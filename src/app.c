@@ -51,20 +51,30 @@ static int load_arm(void *ud, const char *test_id, long variant_id, uint64_t n) 
     return 0;
 }
 
-static int load_reward(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts) {
-    struct loader *l = ud;
-    struct experiment *e = find(l, test_id);
+/* Folds one stored event (context as JSON text) into its test; 0 when the test or the
+ * variant no longer exists. */
+static int apply_event(struct experiment *e, long variant_id, double reward, const char *context, double ts) {
     int arm = e ? experiment_index_of_id(e, variant_id) : -1;
     json_t *ctx;
-    if (arm < 0) {
-        l->skipped++;
-        return 0;
-    }
+    if (arm < 0) return 0;
     ctx = context ? json_loads(context, 0, NULL) : NULL;
     experiment_apply_reward(e, arm, reward, ctx, ts);
     json_decref(ctx);
-    l->events++;
+    return 1;
+}
+
+static int load_reward(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts) {
+    struct loader *l = ud;
+    if (apply_event(find(l, test_id), variant_id, reward, context, ts)) l->events++;
+    else l->skipped++;
     return 0;
+}
+
+void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {
+    struct app *app = arg;
+    struct experiment *e = registry_get(app->reg, test_id);
+    apply_event(e, variant_id, reward, context, ts);
+    experiment_unref(e);
 }
 
 int app_load(struct app *app) {

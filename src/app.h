@@ -31,4 +31,8 @@ struct app {
 /* Loads every test and replays every reward event from the store. */
 int app_load(struct app *app);
 
+/* The store's settle handler (store_settle_fn): folds an event made when a decision's reward
+ * window ended into its test. arg is the app. */
+void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts);
+
 #endif

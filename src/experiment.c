@@ -10,12 +10,14 @@
 #include <string.h>
 
 #include "bandit/rng.h"
+#include "store/store.h"
 #include "util/util.h"
 
 #define PROBS_DRAWS 1000       /* Monte Carlo draws per probability estimate */
 #define PROBS_REFRESH 0.02     /* seconds a stale estimate may be reused after an update */
 #define DEFAULT_EPSILON 0.1
 #define DEFAULT_FLOOR 0.01     /* every variant keeps at least 1% of traffic (when k·1% ≤ 1) */
+#define MAX_REWARD_WAIT (30 * 86400)
 
 static void experiment_free(struct experiment *e) {
     if (!e) return;
@@ -25,6 +27,7 @@ static void experiment_free(struct experiment *e) {
     }
     free(e->variants);
     free(e->name);
+    free(e->sticky_key);
     json_decref(e->definition);
     json_decref(e->features);
     policy_free(&e->policy);
@@ -61,7 +64,10 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     const char *key;
     enum policy_kind kind = POLICY_AUTO;
     double epsilon = DEFAULT_EPSILON, floor_p = DEFAULT_FLOOR, discount = 1.0;
-    json_t *fl, *bi, *disc;
+    json_t *fl, *bi, *disc, *wait, *dflt, *agg, *sticky;
+    double reward_wait = 0;
+    int aggregate = STORE_AGG_ALL;
+    const char *sticky_key = NULL;
     int burn_in = 0;
     int min_updates = -1, i = 0;
 
@@ -93,6 +99,35 @@ int experiment_from_definition(const json_t *def, const char *id, double created
         if (!json_is_number(disc)) BAD(422, "field 'discount' must be a number");
         discount = json_number_value(disc);
         if (!(discount >= 0.5 && discount <= 1.0)) BAD(400, "discount must lie in [0.5, 1] (1: no discounting)");
+    }
+    if ((wait = json_object_get(def, "reward_wait_seconds")) && !json_is_null(wait)) {
+        if (!json_is_number(wait)) BAD(422, "field 'reward_wait_seconds' must be a number");
+        reward_wait = json_number_value(wait);
+        if (!(reward_wait >= 0 && reward_wait <= MAX_REWARD_WAIT))
+            BAD(400, "reward_wait_seconds must lie in [0, %d] (0: rewards are accepted as long as the decision is kept)", MAX_REWARD_WAIT);
+    }
+    if ((dflt = json_object_get(def, "default_reward")) && !json_is_null(dflt)) {
+        if (!json_is_number(dflt) || !isfinite(json_number_value(dflt))) BAD(422, "field 'default_reward' must be a number");
+        if (reward_wait <= 0) BAD(400, "default_reward needs reward_wait_seconds: the time after which it applies");
+    } else {
+        dflt = NULL;
+    }
+    if ((agg = json_object_get(def, "reward_aggregation")) && !json_is_null(agg)) {
+        const char *a = json_is_string(agg) ? json_string_value(agg) : NULL;
+        if (!a) BAD(422, "field 'reward_aggregation' must be a string");
+        if (!strcmp(a, "all")) aggregate = STORE_AGG_ALL;
+        else if (!strcmp(a, "first")) aggregate = STORE_AGG_FIRST;
+        else if (!strcmp(a, "sum")) aggregate = STORE_AGG_SUM;
+        else BAD(400, "reward_aggregation must be 'all', 'first' or 'sum'");
+        if (aggregate == STORE_AGG_SUM && reward_wait <= 0)
+            BAD(400, "reward_aggregation 'sum' needs reward_wait_seconds: the sum is learned when the wait ends");
+    }
+    if ((sticky = json_object_get(def, "sticky")) && !json_is_null(sticky) && !json_is_false(sticky)) {
+        if (json_is_true(sticky)) sticky_key = "user_id";
+        else if (json_is_string(sticky)) sticky_key = json_string_value(sticky);
+        else BAD(422, "field 'sticky' must be true, false or the context key that names a user");
+        if (!*sticky_key || strlen(sticky_key) > SCOUT_MAX_CONTEXT_KEY)
+            BAD(400, "the sticky key must be 1 to %d characters long", SCOUT_MAX_CONTEXT_KEY);
     }
     if ((fl = json_object_get(def, "probability_floor")) && !json_is_null(fl)) {
         if (!json_is_number(fl)) BAD(422, "field 'probability_floor' must be a number");
@@ -169,6 +204,11 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     if (policy_init(&e->policy, kind, e->nvariants, epsilon, discount) != SCOUT_OK) BAD(500, "out of memory");
     e->policy.floor = floor_p;
     e->burn_in = burn_in;
+    e->reward_wait = reward_wait;
+    e->has_default_reward = dflt != NULL;
+    e->default_reward = dflt ? json_number_value(dflt) : 0;
+    e->aggregate = aggregate;
+    if (sticky_key && !(e->sticky_key = strdup(sticky_key))) BAD(500, "out of memory");
     e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
     e->arm_predictions = calloc((size_t)e->nvariants, sizeof *e->arm_predictions);
     if (!e->probs || !e->arm_predictions) BAD(500, "out of memory");
@@ -180,7 +220,12 @@ int experiment_from_definition(const json_t *def, const char *id, double created
                               "discount", discount, "burn_in", burn_in,
                               "min_updates", min_updates >= 0 ? json_integer(min_updates) : json_null(),
                               "features", e->features ? e->features : json_null());
-    if (!e->definition) BAD(500, "out of memory");
+    if (!e->definition ||
+        json_object_set_new(e->definition, "reward_wait_seconds", json_real(reward_wait)) ||
+        json_object_set_new(e->definition, "default_reward", dflt ? json_real(e->default_reward) : json_null()) ||
+        json_object_set_new(e->definition, "reward_aggregation", json_string(experiment_aggregation_name(e))) ||
+        json_object_set_new(e->definition, "sticky", e->sticky_key ? json_string(e->sticky_key) : json_false()))
+        BAD(500, "out of memory");
     *status = 200;
     *out = e;
     return SCOUT_OK;
@@ -189,6 +234,10 @@ fail:
     return SCOUT_EINVAL;
 }
 #undef BAD
+
+const char *experiment_aggregation_name(const struct experiment *e) {
+    return e->aggregate == STORE_AGG_FIRST ? "first" : e->aggregate == STORE_AGG_SUM ? "sum" : "all";
+}
 
 int experiment_index_of_id(const struct experiment *e, long id) {
     int lo = 0, hi = e->nvariants - 1;

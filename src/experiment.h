@@ -31,6 +31,11 @@ struct experiment {
     json_t *features;           /* allow-list of context keys (array) or NULL */
     int min_updates;            /* -1: follow the global min_update_requests setting */
     int burn_in;                /* warm-up also lasts until every variant has this many rewards */
+    double reward_wait;         /* seconds a decision waits for its rewards (0: forever) */
+    int has_default_reward;     /* when the wait ends without a reward, default_reward applies */
+    double default_reward;
+    int aggregate;              /* enum store_aggregate: rewards of one request */
+    char *sticky_key;           /* context key (or body field) naming a user; NULL: not sticky */
     enum policy_kind kind;
 
     pthread_mutex_t lock;       /* guards policy, probs, last_update_at */
@@ -68,6 +73,9 @@ void experiment_unref(struct experiment *e);
 /* Index of the variant a client names: an integer is matched as an id, then as an integer
  * label; a string as a label, then as a decimal id. -1 when none matches. */
 int experiment_find_variant(const struct experiment *e, const json_t *ref);
+
+/* "all", "first" or "sum". */
+const char *experiment_aggregation_name(const struct experiment *e);
 
 /* Index of the variant with this id, or -1. */
 int experiment_index_of_id(const struct experiment *e, long id);

@@ -90,6 +90,10 @@ json_t *api_test_summary(struct app *app, struct experiment *e) {
     json_object_set_new(s, "burn_in", json_integer(e->burn_in));
     json_object_set_new(s, "probability_floor", json_real(e->policy.floor));
     json_object_set_new(s, "discount", json_real(e->policy.discount));
+    json_object_set_new(s, "reward_wait_seconds", json_real(e->reward_wait));
+    json_object_set_new(s, "default_reward", e->has_default_reward ? json_real(e->default_reward) : json_null());
+    json_object_set_new(s, "reward_aggregation", json_string(experiment_aggregation_name(e)));
+    json_object_set_new(s, "sticky", e->sticky_key ? json_string(e->sticky_key) : json_false());
     json_object_set_new(s, "warmup", json_boolean(experiment_in_warmup(e, api_min_updates(app, e))));
     return s;
 }

@@ -84,6 +84,13 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         rec->context = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
         rec->created = now;
         rec->expires = now + atomic_load(&app->settings.context_ttl);
+        if (e->reward_wait > 0) {
+            rec->settle_at = now + e->reward_wait;
+            if (rec->expires < rec->settle_at) rec->expires = rec->settle_at;   /* kept until settled */
+        }
+        rec->aggregate = e->aggregate;
+        rec->has_default = e->has_default_reward;
+        rec->default_reward = e->default_reward;
         store_put_decision(app->store, rec);
     }
     http_json(resp, 200,
@@ -178,7 +185,7 @@ void api_update(struct app *app, const struct http_req *req, struct http_resp *r
     json_t *body = NULL, *updates, *u;
     struct store_reward *ev = NULL;
     size_t n = 0, i;
-    int rc, applied = 0, hits = 0, missing = 0;
+    int rc, applied = 0, hits = 0, missing = 0, deferred = 0, duplicate = 0, late = 0;
     double total = 0;
     if (!e) return;
     if (!http_parse_body(req, resp, &body)) goto done;
@@ -206,18 +213,23 @@ void api_update(struct app *app, const struct http_req *req, struct http_resp *r
         goto done;
     }
     for (i = 0; i < n; i++) {
-        if (ev[i].applied) {
+        if (ev[i].applied || ev[i].outcome == STORE_REWARD_DEFERRED) {
             applied++;
             total += ev[i].reward;
         }
+        deferred += ev[i].outcome == STORE_REWARD_DEFERRED;
+        duplicate += ev[i].outcome == STORE_REWARD_DUPLICATE;
+        late += ev[i].outcome == STORE_REWARD_LATE;
         /* The store fills in a context only from a found decision: an event that is not
          * found and has none carried no inline context either. */
         if (ev[i].request_id && ev[i].found) hits++;
         if (ev[i].request_id && !ev[i].found && !ev[i].context) missing++;
     }
-    http_json(resp, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f}", "message", "Model updated", "cb_model_id",
-                                   e->id, "processed_updates", applied, "failed_updates", (int)n - applied,
-                                   "missing_context", missing, "redis_hits", hits, "total_reward", total));
+    http_json(resp, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:i, s:i}", "message", "Model updated",
+                                   "cb_model_id", e->id, "processed_updates", applied, "failed_updates",
+                                   (int)n - applied, "missing_context", missing, "redis_hits", hits, "total_reward",
+                                   total, "deferred_updates", deferred, "duplicate_updates", duplicate,
+                                   "late_updates", late));
 done:
     for (i = 0; ev && i < n; i++) free(ev[i].context);
     free(ev);

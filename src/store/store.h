@@ -16,6 +16,13 @@
 
 struct store;
 
+/* How rewards for one request are folded in (a test setting, copied into each decision). */
+enum store_aggregate {
+    STORE_AGG_ALL = 0,    /* every reward is an observation (the original's behaviour) */
+    STORE_AGG_FIRST = 1,  /* only the first reward counts; later ones are duplicates */
+    STORE_AGG_SUM = 2,    /* rewards add up; the sum is one observation when the wait ends */
+};
+
 /* A decision record: request_id -> (test, context, variant, propensity). */
 struct store_decision {
     char test_id[SCOUT_ID_LEN + 1];
@@ -25,6 +32,18 @@ struct store_decision {
     int explored;
     char *context;        /* JSON text or NULL; owned by the record */
     double created, expires;
+    double settle_at;     /* end of the reward window (0: none) */
+    int aggregate;        /* enum store_aggregate */
+    int has_default;      /* default_reward applies when no reward came by settle_at */
+    double default_reward;
+};
+
+/* What became of one reward of an update request. */
+enum store_reward_outcome {
+    STORE_REWARD_APPLIED = 0,   /* stored as an event (when it had or found a variant) */
+    STORE_REWARD_DEFERRED,      /* added to its decision's sum, applied when the window ends */
+    STORE_REWARD_DUPLICATE,     /* aggregation "first": the decision already had its reward */
+    STORE_REWARD_LATE,          /* the decision's reward window had ended */
 };
 
 /* One reward event of an update_model request. */
@@ -39,6 +58,7 @@ struct store_reward {
     /* Set by the store: */
     int found;            /* request_id named a live decision of this test */
     int applied;          /* the event was stored (it had or found a variant) */
+    int outcome;          /* enum store_reward_outcome */
     double ts;
 };
 
@@ -88,6 +108,13 @@ void store_put_decision(struct store *s, struct store_decision *d);
  * calls on_commit after the commit. SCOUT_ENOTFOUND when the test is gone. */
 int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
                          store_commit_fn on_commit, void *arg);
+
+/* Receives an event made by settling a decision (on the writer thread, after its commit). */
+typedef void (*store_settle_fn)(void *arg, const char *test_id, long variant_id, double reward,
+                                const char *context, double ts);
+
+/* Sets who folds settled events into the learned state; call before store_start. */
+void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg);
 
 /* Waits until everything queued before the call is committed. */
 int store_flush(struct store *s);

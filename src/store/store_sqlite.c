@@ -6,7 +6,11 @@
  * many requests), then wakes the callers that wait. With synchronous=NORMAL (the default) a
  * commit survives a crash or SIGKILL of scoutd; with FULL it also survives power loss.
  * Reads (analytics, health) use a second connection, which WAL lets run beside the writer.
- * Expired decision records are purged by the writer in slices of PURGE_SLICE rows. */
+ * Expired decision records are purged by the writer in slices of PURGE_SLICE rows.
+ * A decision of a test with a reward wait time is settled by the writer when the wait is over
+ * (at most SETTLE_SLICE per step): its summed rewards (aggregation "sum") or the test's default
+ * reward (no reward came) become one reward event, committed and then handed to the settle
+ * handler, exactly like the events of an update request. */
 #include "store/store.h"
 
 #include <errno.h>
@@ -32,6 +36,8 @@
  * disk takes them, at the price of latency only under that overload. */
 #define MAX_PENDING_DECISIONS 65536
 #define BATCH_MAX 2048            /* ops per transaction */
+#define SETTLE_SLICE 1000         /* decisions settled per step */
+#define SETTLE_INTERVAL 0.25      /* seconds between settle steps when nothing is left over */
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -100,13 +106,20 @@ struct op {
 enum stmt_id {
     ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
     ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_PUT_TOKEN,
-    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_COUNT
+    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_DECISION_REWARDED, ST_TO_SETTLE, ST_SETTLED, ST_COUNT
 };
 
 static const char *STMT_SQL[ST_COUNT] = {
     [ST_INSERT_DECISION] = "INSERT OR REPLACE INTO decisions(test_id, request_id, variant, propensity,"
-                           " explored, context, created, expires) VALUES(?,?,?,?,?,?,?,?)",
-    [ST_FIND_DECISION] = "SELECT variant, context FROM decisions WHERE test_id=? AND request_id=? AND expires>=?",
+                           " explored, context, created, expires, settle_at, aggregate, default_reward)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_FIND_DECISION] = "SELECT variant, context, rowid, aggregate, rewards, settled, settle_at FROM decisions"
+                         " WHERE test_id=? AND request_id=? AND expires>=?",
+    [ST_DECISION_REWARDED] = "UPDATE decisions SET rewards=rewards+1, reward_sum=reward_sum+? WHERE rowid=?",
+    [ST_TO_SETTLE] = "SELECT rowid, test_id, request_id, variant, context, aggregate, rewards, reward_sum,"
+                     " default_reward FROM decisions WHERE settled=0 AND settle_at>0 AND settle_at<=?"
+                     " ORDER BY settle_at LIMIT ?",
+    [ST_SETTLED] = "UPDATE decisions SET settled=1 WHERE rowid=?",
     [ST_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id=?",
     [ST_INSERT_REWARD] = "INSERT INTO rewards(test_id, variant, reward, request_id, context, ts) VALUES(?,?,?,?,?,?)",
     [ST_COUNT_PREDICTIONS] = "UPDATE tests SET predictions=predictions+?, last_prediction=max(last_prediction, ?) WHERE id=?",
@@ -115,7 +128,8 @@ static const char *STMT_SQL[ST_COUNT] = {
     [ST_PUT_TEST] = "INSERT INTO tests(id, definition, created) VALUES(?,?,?)",
     [ST_ROLLOUT] = "UPDATE tests SET rollout=? WHERE id=?",
     [ST_SETTING] = "INSERT INTO settings(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-    [ST_PURGE] = "DELETE FROM decisions WHERE rowid IN (SELECT rowid FROM decisions WHERE expires<? LIMIT ?)",
+    [ST_PURGE] = "DELETE FROM decisions WHERE rowid IN (SELECT rowid FROM decisions WHERE expires<?"
+                 " AND (settled=1 OR settle_at=0) LIMIT ?)",
     [ST_PUT_TOKEN] = "INSERT OR REPLACE INTO tokens(id, name, scope, hash, created, expires, last_used, revoked, rotated)"
                      " VALUES(?,?,?,?,?,?,?,?,?)",
     [ST_TOKENS_VERSION] = "UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key='tokens_version'",
@@ -136,10 +150,15 @@ struct store {
     pthread_t writer;
     double last_purge;
     int purge_backlog;
+    double last_settle;
+    int settle_backlog;
+    store_settle_fn on_settle;    /* receives settled events after their commit */
+    void *settle_arg;
     /* Figures for /metrics, updated by the writer. */
     _Atomic uint64_t ops_done[OP_TOKEN_TOUCH + 1];
     _Atomic uint64_t ops_failed[OP_TOKEN_TOUCH + 1];
     _Atomic uint64_t purged;
+    _Atomic uint64_t settled;
     struct histogram commit_latency;
 };
 
@@ -178,6 +197,30 @@ static int open_db(const char *path, sqlite3 **db, bool sync_full) {
     return exec_sql(*db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 }
 
+/* Columns added after the first schema: added to older databases on open. */
+static const char *const DECISION_COLUMNS[][2] = {
+    {"settle_at", "REAL NOT NULL DEFAULT 0"},    {"aggregate", "INTEGER NOT NULL DEFAULT 0"},
+    {"default_reward", "REAL"},                  {"rewards", "INTEGER NOT NULL DEFAULT 0"},
+    {"reward_sum", "REAL NOT NULL DEFAULT 0"},   {"settled", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+static int migrate(sqlite3 *db) {
+    char sql[256];
+    for (size_t i = 0; i < sizeof DECISION_COLUMNS / sizeof DECISION_COLUMNS[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        int have;
+        snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('decisions') WHERE name='%s'", DECISION_COLUMNS[i][0]);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return SCOUT_ESTORE;
+        have = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (have) continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE decisions ADD COLUMN %s %s", DECISION_COLUMNS[i][0], DECISION_COLUMNS[i][1]);
+        if (exec_sql(db, sql) != SCOUT_OK) return SCOUT_ESTORE;
+    }
+    return exec_sql(db, "CREATE INDEX IF NOT EXISTS decisions_to_settle ON decisions(settle_at)"
+                        " WHERE settled=0 AND settle_at>0");
+}
+
 int store_open(struct store **out, const char *dir, bool sync_full) {
     char path[4096];
     struct store *s = calloc(1, sizeof *s);
@@ -190,7 +233,7 @@ int store_open(struct store **out, const char *dir, bool sync_full) {
     }
     snprintf(path, sizeof path, "%s/scout.db", dir);
     if (open_db(path, &s->wdb, sync_full) != SCOUT_OK) goto fail;
-    if (exec_sql(s->wdb, SCHEMA) != SCOUT_OK) goto fail;
+    if (exec_sql(s->wdb, SCHEMA) != SCOUT_OK || migrate(s->wdb) != SCOUT_OK) goto fail;
     if (exec_sql(s->wdb, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')") != SCOUT_OK) goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->wdb, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
@@ -199,7 +242,7 @@ int store_open(struct store **out, const char *dir, bool sync_full) {
         }
     }
     if (open_db(path, &s->rdb, sync_full) != SCOUT_OK) goto fail;
-    s->last_purge = util_monotonic();
+    s->last_purge = s->last_settle = util_monotonic();
     *out = s;
     return SCOUT_OK;
 fail:
@@ -266,6 +309,9 @@ static int do_decision(struct store *s, struct store_decision *d) {
     if (d->context) sqlite3_bind_text(st, 6, d->context, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 7, d->created);
     sqlite3_bind_double(st, 8, d->expires);
+    sqlite3_bind_double(st, 9, d->settle_at);
+    sqlite3_bind_int(st, 10, d->aggregate);
+    if (d->has_default) sqlite3_bind_double(st, 11, d->default_reward);
     return step_done(st);
 }
 
@@ -293,13 +339,30 @@ static int do_rewards(struct store *s, struct op *op) {
             sqlite3_bind_text(st, 2, r->request_id, -1, SQLITE_STATIC);
             sqlite3_bind_double(st, 3, now);
             if (sqlite3_step(st) == SQLITE_ROW) {
+                int64_t rowid = sqlite3_column_int64(st, 2);
+                int agg = sqlite3_column_int(st, 3), before = sqlite3_column_int(st, 4);
+                double settle_at = sqlite3_column_double(st, 6);
                 r->found = 1;
                 if (r->variant_id < 0) r->variant_id = (long)sqlite3_column_int64(st, 0);
                 if (!r->context && !r->skip_stored_context && sqlite3_column_type(st, 1) == SQLITE_TEXT)
                     r->context = strdup((const char *)sqlite3_column_text(st, 1));
+                /* The decision's reward window decides what this reward does. */
+                if (sqlite3_column_int(st, 5) || (settle_at > 0 && now >= settle_at)) r->outcome = STORE_REWARD_LATE;
+                else if (agg == STORE_AGG_FIRST && before > 0) r->outcome = STORE_REWARD_DUPLICATE;
+                else if (agg == STORE_AGG_SUM) r->outcome = STORE_REWARD_DEFERRED;
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                if (r->outcome == STORE_REWARD_APPLIED || r->outcome == STORE_REWARD_DEFERRED) {
+                    st = s->st[ST_DECISION_REWARDED];
+                    sqlite3_bind_double(st, 1, r->reward);
+                    sqlite3_bind_int64(st, 2, rowid);
+                    if (step_done(st) != SCOUT_OK) goto fail;
+                }
+                if (r->outcome != STORE_REWARD_APPLIED) continue;
+            } else {
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
             }
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
         }
         if (r->variant_id < 0) continue;
         sqlite3_stmt *st = s->st[ST_INSERT_REWARD];
@@ -309,15 +372,88 @@ static int do_rewards(struct store *s, struct op *op) {
         if (r->request_id) sqlite3_bind_text(st, 4, r->request_id, -1, SQLITE_STATIC);
         if (r->context) sqlite3_bind_text(st, 5, r->context, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 6, now);
-        if (step_done(st) != SCOUT_OK) {
-            exec_sql(s->wdb, "ROLLBACK TO rewards");
-            exec_sql(s->wdb, "RELEASE rewards");
-            for (int j = 0; j < op->u.rewards.n; j++) ev[j].applied = 0;
-            return SCOUT_ESTORE;
-        }
+        if (step_done(st) != SCOUT_OK) goto fail;
         r->applied = 1;
     }
     return exec_sql(s->wdb, "RELEASE rewards");
+fail:
+    exec_sql(s->wdb, "ROLLBACK TO rewards");
+    exec_sql(s->wdb, "RELEASE rewards");
+    for (int j = 0; j < op->u.rewards.n; j++) {
+        ev[j].applied = 0;
+        ev[j].outcome = STORE_REWARD_APPLIED;
+    }
+    return SCOUT_ESTORE;
+}
+
+/* One settle step: decisions whose reward window closed become reward events (their summed
+ * rewards, or the default reward when none came) in one transaction; the handler sees them
+ * after the commit, in order. */
+static void settle_step(struct store *s) {
+    struct settled {
+        char test_id[SCOUT_ID_LEN + 1];
+        long variant;
+        double reward;
+        char *context;
+    } *out = NULL;
+    int n = 0, rows = 0, ok = exec_sql(s->wdb, "BEGIN IMMEDIATE") == SCOUT_OK;
+    double now = util_now();
+    sqlite3_stmt *q = s->st[ST_TO_SETTLE];
+    s->last_settle = util_monotonic();
+    if (!ok || !(out = calloc(SETTLE_SLICE, sizeof *out))) goto done;
+    sqlite3_bind_double(q, 1, now);
+    sqlite3_bind_int(q, 2, SETTLE_SLICE);
+    while (ok && sqlite3_step(q) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(q, 0);
+        int agg = sqlite3_column_int(q, 5), got = sqlite3_column_int(q, 6);
+        int event = 0;
+        double reward = 0;
+        rows++;
+        if (agg == STORE_AGG_SUM && got > 0) {
+            event = 1;
+            reward = sqlite3_column_double(q, 7);
+        } else if (got == 0 && sqlite3_column_type(q, 8) != SQLITE_NULL) {
+            event = 1;
+            reward = sqlite3_column_double(q, 8);
+        }
+        if (event) {
+            struct settled *e = &out[n];
+            sqlite3_stmt *ins = s->st[ST_INSERT_REWARD];
+            snprintf(e->test_id, sizeof e->test_id, "%s", (const char *)sqlite3_column_text(q, 1));
+            e->variant = (long)sqlite3_column_int64(q, 3);
+            e->reward = reward;
+            if (sqlite3_column_type(q, 4) == SQLITE_TEXT) e->context = strdup((const char *)sqlite3_column_text(q, 4));
+            sqlite3_bind_text(ins, 1, e->test_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 2, e->variant);
+            sqlite3_bind_double(ins, 3, reward);
+            sqlite3_bind_text(ins, 4, (const char *)sqlite3_column_text(q, 2), -1, SQLITE_TRANSIENT);
+            if (e->context) sqlite3_bind_text(ins, 5, e->context, -1, SQLITE_STATIC);
+            sqlite3_bind_double(ins, 6, now);
+            ok = step_done(ins) == SCOUT_OK;
+            n++;
+        }
+        sqlite3_bind_int64(s->st[ST_SETTLED], 1, rowid);
+        if (ok) ok = step_done(s->st[ST_SETTLED]) == SCOUT_OK;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+done:
+    if (ok && exec_sql(s->wdb, "COMMIT") == SCOUT_OK) {
+        s->settle_backlog = rows == SETTLE_SLICE;
+        for (int i = 0; i < n; i++)
+            if (s->on_settle) s->on_settle(s->settle_arg, out[i].test_id, out[i].variant, out[i].reward, out[i].context, now);
+        atomic_fetch_add(&s->settled, (uint64_t)n);
+    } else {
+        exec_sql(s->wdb, "ROLLBACK");
+        log_msg(LOG_ERROR, "store: settling decisions failed: %s", sqlite3_errmsg(s->wdb));
+    }
+    for (int i = 0; i < n; i++) free(out[i].context);
+    free(out);
+}
+
+void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg) {
+    s->on_settle = fn;
+    s->settle_arg = arg;
 }
 
 static int do_delete(struct store *s, const char *id) {
@@ -476,9 +612,13 @@ static void *writer_main(void *arg) {
                 purge_step(s);
                 continue;
             }
+            if (s->settle_backlog || util_monotonic() - s->last_settle >= SETTLE_INTERVAL) {
+                settle_step(s);
+                continue;
+            }
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
+            ts.tv_nsec += 100 * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
@@ -502,6 +642,7 @@ static void *writer_main(void *arg) {
             run_batch(s, chunk);
         }
         if (util_monotonic() - s->last_purge >= PURGE_INTERVAL) purge_step(s);
+        if (util_monotonic() - s->last_settle >= SETTLE_INTERVAL) settle_step(s);
     }
     return NULL;
 }
@@ -816,6 +957,10 @@ void store_render_metrics(struct store *s, struct metrics_text *t) {
     metrics_printf(t, "# HELP scout_store_purged_decisions_total Expired decision records purged.\n"
                       "# TYPE scout_store_purged_decisions_total counter\nscout_store_purged_decisions_total %llu\n",
                    (unsigned long long)atomic_load(&s->purged));
+    metrics_printf(t, "# HELP scout_store_settled_rewards_total Reward events made when a decision's reward window "
+                      "ended (summed rewards or the default reward).\n"
+                      "# TYPE scout_store_settled_rewards_total counter\nscout_store_settled_rewards_total %llu\n",
+                   (unsigned long long)atomic_load(&s->settled));
 }
 
 int store_ping(struct store *s) {

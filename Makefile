@@ -89,7 +89,7 @@ test: unit integration asan fuzz
 # (REGRET_ARGS, default: 20 seeds, 1k/10k/100k rounds, all scenarios), then over HTTP against a
 # scoutd it starts (HTTP_REGRET_ARGS).
 REGRET_ARGS ?=
-HTTP_REGRET_ARGS ?=
+HTTP_REGRET_ARGS ?= --seeds 20 --rounds 1000,3000 --batch 10
 bench: $(BUILD)/scoutd $(BUILD)/bench/regret/regret
 	$(BUILD)/bench/regret/regret $(REGRET_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/regret/http_regret.py $(HTTP_REGRET_ARGS)

@@ -70,6 +70,14 @@ static int load_reward(void *ud, const char *test_id, long variant_id, double re
     return 0;
 }
 
+static int load_assignment(void *ud, const char *test_id, const char *user, long variant_id, double propensity) {
+    struct loader *l = ud;
+    struct experiment *e = find(l, test_id);
+    int arm = e ? experiment_index_of_id(e, variant_id) : -1;
+    if (arm >= 0) experiment_restore_assignment(e, user, arm, propensity);
+    return 0;
+}
+
 void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {
     struct app *app = arg;
     struct experiment *e = registry_get(app->reg, test_id);
@@ -82,6 +90,7 @@ int app_load(struct app *app) {
     int rc = store_load_tests(app->store, load_test, &l);
     if (rc == SCOUT_OK) rc = store_load_arm_predictions(app->store, load_arm, &l);
     if (rc == SCOUT_OK) rc = store_load_rewards(app->store, load_reward, &l);
+    if (rc == SCOUT_OK) rc = store_load_assignments(app->store, load_assignment, &l);
     experiment_unref(l.last);
     if (rc != SCOUT_OK) return rc;
     log_fields(LOG_INFO, "store loaded", json_pack("{s:I, s:I, s:I}", "tests", (json_int_t)l.tests, "reward_events",

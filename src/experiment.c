@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bandit/rng.h"
+#include "obs/log.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -31,6 +32,9 @@ static void experiment_free(struct experiment *e) {
     json_decref(e->definition);
     json_decref(e->features);
     policy_free(&e->policy);
+    sticky_free(&e->sticky);
+    free(e->srm_observed);
+    free(e->srm_expected);
     free(e->probs);
     free((void *)e->arm_predictions);
     pthread_mutex_destroy(&e->lock);
@@ -211,7 +215,9 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     if (sticky_key && !(e->sticky_key = strdup(sticky_key))) BAD(500, "out of memory");
     e->probs = calloc((size_t)e->nvariants, sizeof *e->probs);
     e->arm_predictions = calloc((size_t)e->nvariants, sizeof *e->arm_predictions);
-    if (!e->probs || !e->arm_predictions) BAD(500, "out of memory");
+    e->srm_observed = calloc((size_t)e->nvariants, sizeof *e->srm_observed);
+    e->srm_expected = calloc((size_t)e->nvariants, sizeof *e->srm_expected);
+    if (!e->probs || !e->arm_predictions || !e->srm_observed || !e->srm_expected) BAD(500, "out of memory");
     e->features = feats ? json_deep_copy(feats) : NULL;
 
     /* The normalised definition: what the store keeps and loads back. */
@@ -310,11 +316,17 @@ json_t *experiment_features(const struct experiment *e, const json_t *ctx) {
     json_t *out, *f;
     size_t i;
     if (!json_is_object(ctx) || json_object_size(ctx) == 0) return NULL;
-    if (!e->features) return json_incref((json_t *)ctx);
-    if (!(out = json_object())) return NULL;
-    json_array_foreach(e->features, i, f) {
-        json_t *v = json_object_get(ctx, json_string_value(f));
-        if (v) json_object_set(out, json_string_value(f), v);
+    if (!e->features) {
+        /* A sticky test's user key identifies, it does not describe: never a feature. */
+        if (!e->sticky_key || !json_object_get(ctx, e->sticky_key)) return json_incref((json_t *)ctx);
+        if (!(out = json_copy((json_t *)ctx))) return NULL;
+        json_object_del(out, e->sticky_key);
+    } else {
+        if (!(out = json_object())) return NULL;
+        json_array_foreach(e->features, i, f) {
+            json_t *v = json_object_get(ctx, json_string_value(f));
+            if (v) json_object_set(out, json_string_value(f), v);
+        }
     }
     if (json_object_size(out) == 0) {
         json_decref(out);
@@ -336,11 +348,13 @@ static const double *probs_locked(struct experiment *e, const json_t *x, int war
     return e->probs;
 }
 
-struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs) {
-    struct decision d = {0, 1.0, 0, 0};
+struct decision experiment_decide_for(struct experiment *e, const json_t *ctx, const char *user,
+                                      int min_updates_default, double *probs) {
+    struct decision d = {0, 1.0, 0, 0, 0, 0};
     rng_t *rng = rng_thread();
     int rollout = atomic_load(&e->rollout);
     double buf[SCOUT_MAX_VARIANTS];
+    const struct sticky_entry *se;
     json_t *x;
     if (rollout >= 0 && rollout < e->nvariants) {
         d.arm = rollout;
@@ -351,15 +365,49 @@ struct decision experiment_decide(struct experiment *e, const json_t *ctx, int m
     x = experiment_features(e, ctx);
     pthread_mutex_lock(&e->lock);
     int warmup = in_warmup_locked(e, min_updates_default);
-    struct choice c = policy_choose(&e->policy, rng, x, warmup);
     const double *p = probs_locked(e, x, warmup, buf);
+    if (probs) memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
+    if (user && (se = sticky_get(&e->sticky, user))) {
+        d.arm = se->arm;
+        d.propensity = se->propensity;
+        d.sticky = 1;
+        goto out;
+    }
+    struct choice c = policy_choose(&e->policy, rng, x, warmup);
     d.arm = c.arm;
     d.explored = c.explored;
     d.propensity = p[c.arm];
-    if (probs) memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
+    e->srm_observed[c.arm]++;   /* the SRM check counts decisions the policy drew */
+    for (int i = 0; i < e->nvariants; i++) e->srm_expected[i] += p[i];
+    if (user) {
+        int rc = sticky_put(&e->sticky, user, d.arm, d.propensity);
+        d.assigned = rc == SCOUT_OK;
+        if (rc == SCOUT_ECONFLICT && !e->sticky_full_logged) {
+            e->sticky_full_logged = 1;
+            log_msg(LOG_WARN, "test %s holds %d sticky users: new users are not sticky", e->id, STICKY_MAX_USERS);
+        }
+    }
+out:
     pthread_mutex_unlock(&e->lock);
     json_decref(x);
     return d;
+}
+
+struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs) {
+    return experiment_decide_for(e, ctx, NULL, min_updates_default, probs);
+}
+
+void experiment_restore_assignment(struct experiment *e, const char *user, int arm, double propensity) {
+    pthread_mutex_lock(&e->lock);
+    sticky_put(&e->sticky, user, arm, propensity);
+    pthread_mutex_unlock(&e->lock);
+}
+
+void experiment_srm(struct experiment *e, uint64_t *observed, double *expected) {
+    pthread_mutex_lock(&e->lock);
+    memcpy(observed, e->srm_observed, sizeof *observed * (size_t)e->nvariants);
+    memcpy(expected, e->srm_expected, sizeof *expected * (size_t)e->nvariants);
+    pthread_mutex_unlock(&e->lock);
 }
 
 void experiment_probabilities(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs) {

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "bandit/policy.h"
+#include "sticky.h"
 #include "util/common.h"
 
 struct variant {
@@ -38,13 +39,17 @@ struct experiment {
     char *sticky_key;           /* context key (or body field) naming a user; NULL: not sticky */
     enum policy_kind kind;
 
-    pthread_mutex_t lock;       /* guards policy, probs, last_update_at */
+    pthread_mutex_t lock;       /* guards policy, probs, last_update_at, sticky, srm_* */
     struct policy policy;
     double *probs;              /* cached choice probabilities, nvariants entries */
     uint64_t probs_version;     /* policy.version the cache was computed for (+1 offset) */
     int probs_warmup;
     double probs_time;
     double last_update_at;      /* 0 = never */
+    struct sticky_map sticky;   /* user → first assignment (sticky tests) */
+    int sticky_full_logged;
+    uint64_t *srm_observed;     /* policy decisions per variant since load (SRM check) */
+    double *srm_expected;       /* Σ of their logged probabilities per variant */
 
     _Atomic int rollout;        /* index of the globally rolled-out variant, -1 = none */
     _Atomic uint64_t predictions;
@@ -59,6 +64,8 @@ struct decision {
     double propensity;
     int explored;
     int rollout;          /* 1 when a global rollout overrode the policy */
+    int sticky;           /* 1 when the user's earlier assignment decided */
+    int assigned;         /* 1 when this decision became the user's sticky assignment */
 };
 
 /* Builds a test from a definition document (what create_model received, or what the store
@@ -87,6 +94,18 @@ json_t *experiment_features(const struct experiment *e, const json_t *ctx);
 /* Decides for one request; min_updates_default is the global warm-up length. When probs is
  * not NULL it receives every variant's probability for this request (nvariants entries). */
 struct decision experiment_decide(struct experiment *e, const json_t *ctx, int min_updates_default, double *probs);
+
+/* The same for a user of a sticky test (user NULL: not sticky): the user's earlier assignment
+ * wins; a first decision becomes the assignment (d.assigned) unless the test holds
+ * STICKY_MAX_USERS already. */
+struct decision experiment_decide_for(struct experiment *e, const json_t *ctx, const char *user,
+                                      int min_updates_default, double *probs);
+
+/* Restores a stored sticky assignment (loading). */
+void experiment_restore_assignment(struct experiment *e, const char *user, int arm, double propensity);
+
+/* Copies the SRM counters: observed[nvariants] decisions and expected[nvariants] Σ probabilities. */
+void experiment_srm(struct experiment *e, uint64_t *observed, double *expected);
 
 /* Folds one acknowledged reward into the learned state (called in commit order). */
 void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts);

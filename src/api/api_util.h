@@ -24,4 +24,11 @@ json_t *api_test_summary(struct app *app, struct experiment *e);
 /* Shares of decisions per variant in the recent window, keyed by label; *total gets the count. */
 json_t *api_recent_shares(struct app *app, struct experiment *e, long *total);
 
+/* The contextual model of a test for people (learning_stats.c), from a policy snapshot; json
+ * null for non-contextual policies. */
+json_t *api_contextual_model(const struct experiment *e, const struct policy *snap);
+
+/* The sample-ratio-mismatch check of a test (learning_stats.c). */
+json_t *api_srm(struct experiment *e);
+
 #endif

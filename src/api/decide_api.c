@@ -33,13 +33,41 @@ static int read_request_id(const json_t *obj, const char **out, struct http_resp
     return 1;
 }
 
+/* The user of a sticky test: the context's or the body's field named by the test's sticky
+ * key, as text in buf. 1 with *out NULL when the test is not sticky or the request names no
+ * user; 0 after answering an error. */
+static int read_user(const struct experiment *e, const json_t *body, const json_t *ctx, char *buf, size_t len,
+                     const char **out, struct http_resp *resp) {
+    json_t *v;
+    *out = NULL;
+    if (!e->sticky_key) return 1;
+    v = json_object_get(ctx, e->sticky_key);
+    if (!v || json_is_null(v)) v = json_object_get(body, e->sticky_key);
+    if (!v || json_is_null(v)) return 1;
+    if (json_is_integer(v)) {
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_string(v) && json_string_length(v) > 0) {
+        if (json_string_length(v) >= len) {
+            http_error(resp, 400, "'%s' is longer than %zu characters", e->sticky_key, len - 1);
+            return 0;
+        }
+        snprintf(buf, len, "%s", json_string_value(v));
+    } else {
+        http_error(resp, 422, "'%s' (the user of this sticky test) must be a non-empty string or an integer",
+                   e->sticky_key);
+        return 0;
+    }
+    *out = buf;
+    return 1;
+}
+
 void api_fetch(struct app *app, const struct http_req *req, struct http_resp *resp) {
     json_t *body = NULL, *idv, *ctx = NULL;
     struct experiment *e = NULL;
     struct store_decision *rec;
     struct decision d;
-    const char *rid;
-    char err[256], gen[SCOUT_ID_LEN + 1];
+    const char *rid, *user;
+    char err[256], gen[SCOUT_ID_LEN + 1], userbuf[SCOUT_MAX_STICKY_USER + 1];
     double now = util_now(), probs[SCOUT_MAX_VARIANTS];
 
     if (!http_parse_body(req, resp, &body)) return;
@@ -67,13 +95,25 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         goto done;
     }
     if (!read_request_id(body, &rid, resp)) goto done;
+    if (!read_user(e, body, ctx, userbuf, sizeof userbuf, &user, resp)) goto done;
     if (!rid) {
         util_uuid4(gen);
         rid = gen;
     }
 
-    d = experiment_decide(e, ctx, api_min_updates(app, e), probs);
+    d = experiment_decide_for(e, ctx, user, api_min_updates(app, e), probs);
     experiment_count_decision(e, d.arm, now);
+    if (d.assigned) {
+        struct store_assignment *a = calloc(1, sizeof *a);
+        if (a) {
+            snprintf(a->test_id, sizeof a->test_id, "%s", e->id);
+            snprintf(a->user, sizeof a->user, "%s", user);
+            a->variant_id = e->variants[d.arm].id;
+            a->propensity = d.propensity;
+            a->created = now;
+            store_put_assignment(app->store, a);
+        }
+    }
 
     if ((rec = calloc(1, sizeof *rec))) {
         snprintf(rec->test_id, sizeof rec->test_id, "%s", e->id);
@@ -94,10 +134,11 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         store_put_decision(app->store, rec);
     }
     http_json(resp, 200,
-              json_pack("{s:O, s:O, s:I, s:s, s:s, s:b, s:f, s:b}", "recommended_variant", e->variants[d.arm].label,
-                        "variant_label", e->variants[d.arm].label, "variant_id", (json_int_t)e->variants[d.arm].id,
-                        "request_id", rid, "cb_model_id", e->id, "is_global_rollout", d.rollout, "propensity",
-                        d.propensity, "explored", d.explored));
+              json_pack("{s:O, s:O, s:I, s:s, s:s, s:b, s:f, s:b, s:b}", "recommended_variant",
+                        e->variants[d.arm].label, "variant_label", e->variants[d.arm].label, "variant_id",
+                        (json_int_t)e->variants[d.arm].id, "request_id", rid, "cb_model_id", e->id,
+                        "is_global_rollout", d.rollout, "propensity", d.propensity, "explored", d.explored,
+                        "sticky", d.sticky));
     if (json_is_true(json_object_get(body, "return_probabilities"))) {
         /* Every variant's probability for this request (what off-policy evaluation logs). */
         json_t *map = json_object();

@@ -242,20 +242,17 @@ static json_t *feature_data(struct app *app, struct experiment *e) {
     return out;
 }
 
-static json_t *performance_summary(struct app *app, struct experiment *e, const double *probs) {
-    struct policy p;
+static json_t *performance_summary(struct app *app, struct experiment *e, const struct policy *snap,
+                                   const double *probs) {
+    const struct policy *pp = snap;
     struct arm_summary *sum;
     char idkey[24];
     long total;
     json_t *shares = api_recent_shares(app, e, &total), *out = json_object();
-    if (experiment_snapshot(e, &p, NULL) != SCOUT_OK) {
-        json_decref(shares);
-        return out;
-    }
     sum = calloc((size_t)e->nvariants, sizeof *sum);
-    if (sum) policy_summarize(&p, rng_thread(), SUMMARY_DRAWS, sum);
+    if (sum) policy_summarize(pp, rng_thread(), SUMMARY_DRAWS, sum);
     for (int i = 0; sum && i < e->nvariants; i++) {
-        const struct arm_stats *a = &p.arms[i];
+        const struct arm_stats *a = &pp->arms[i];
         json_t *v = json_object();
         json_object_set_new(v, "variant_id", json_integer(e->variants[i].id));
         json_object_set_new(v, "label", json_incref(e->variants[i].label));
@@ -275,13 +272,13 @@ static json_t *performance_summary(struct app *app, struct experiment *e, const 
         json_object_set_new(out, idkey, v);   /* keyed by variant id, as the original documents */
     }
     free(sum);
-    policy_free(&p);
     json_decref(shares);
     return out;
 }
 
 void api_model_details(struct app *app, const struct http_req *req, struct http_resp *resp) {
     struct experiment *e = api_get_test(app, req, resp);
+    struct policy snap;
     double *probs;
     json_t *out;
     if (!e) return;
@@ -296,7 +293,15 @@ void api_model_details(struct app *app, const struct http_req *req, struct http_
     out = api_test_summary(app, e);
     add_trail_fields(app, e, out);
     json_object_set_new(out, "feature_prediction_data", feature_data(app, e));
-    json_object_set_new(out, "performance_summary", performance_summary(app, e, probs));
+    if (experiment_snapshot(e, &snap, NULL) == SCOUT_OK) {
+        json_object_set_new(out, "performance_summary", performance_summary(app, e, &snap, probs));
+        json_object_set_new(out, "contextual_model", api_contextual_model(e, &snap));
+        policy_free(&snap);
+    } else {
+        json_object_set_new(out, "performance_summary", json_object());
+        json_object_set_new(out, "contextual_model", json_null());
+    }
+    json_object_set_new(out, "srm", api_srm(e));
     json_object_set_new(out, "time_window_minutes", json_integer(atomic_load(&app->settings.time_window_minutes)));
     json_object_set_new(out, "bucket_granularity_seconds",
                         json_integer(atomic_load(&app->settings.bucket_granularity_seconds)));

@@ -46,6 +46,15 @@ enum store_reward_outcome {
     STORE_REWARD_LATE,          /* the decision's reward window had ended */
 };
 
+/* A sticky assignment: the variant a user of a test got first. */
+struct store_assignment {
+    char test_id[SCOUT_ID_LEN + 1];
+    char user[SCOUT_MAX_STICKY_USER + 1];
+    long variant_id;
+    double propensity;
+    double created;
+};
+
 /* One reward event of an update_model request. */
 struct store_reward {
     long variant_id;      /* -1: take the variant of the decision named by request_id */
@@ -100,6 +109,14 @@ int store_put_setting(struct store *s, const char *key, const char *json);
 int store_put_test(struct store *s, const char *id, const char *definition, double created);
 int store_delete_test(struct store *s, const char *id);          /* SCOUT_ENOTFOUND if none */
 int store_set_rollout(struct store *s, const char *id, long variant_id);  /* -1 clears */
+
+/* Queues a sticky assignment (not waited for); the store takes ownership of a (malloc'd). */
+void store_put_assignment(struct store *s, struct store_assignment *a);
+
+/* Every stored sticky assignment, grouped by test (loading, before store_start). */
+int store_load_assignments(struct store *s,
+                           int (*cb)(void *ud, const char *test_id, const char *user, long variant_id, double propensity),
+                           void *ud);
 
 /* Queues a decision record; the store takes ownership of d (malloc'd) and its context. */
 void store_put_decision(struct store *s, struct store_decision *d);

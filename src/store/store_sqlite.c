@@ -59,6 +59,9 @@ static const char *SCHEMA =
     "CREATE INDEX IF NOT EXISTS decisions_by_expiry ON decisions(expires);"
     "CREATE INDEX IF NOT EXISTS decisions_by_test ON decisions(test_id, created);"
     "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS assignments("
+    "  test_id TEXT NOT NULL, user_key TEXT NOT NULL, variant INTEGER NOT NULL, propensity REAL NOT NULL,"
+    "  created REAL NOT NULL, PRIMARY KEY(test_id, user_key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS tokens("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, hash BLOB NOT NULL,"
     "  created REAL NOT NULL, expires REAL NOT NULL, last_used REAL NOT NULL,"
@@ -67,7 +70,7 @@ static const char *SCHEMA =
 
 enum op_kind {
     OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_DELETE,
-    OP_TOKEN_TOUCH
+    OP_ASSIGN, OP_TOKEN_TOUCH
 };
 
 /* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
@@ -81,6 +84,7 @@ struct op {
     const char *test_id;
     union {
         struct store_decision *decision;
+        struct store_assignment *assignment;
         struct {
             struct store_reward *ev;
             int n;
@@ -106,7 +110,7 @@ struct op {
 enum stmt_id {
     ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
     ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_PUT_TOKEN,
-    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_DECISION_REWARDED, ST_TO_SETTLE, ST_SETTLED, ST_COUNT
+    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_DECISION_REWARDED, ST_TO_SETTLE, ST_SETTLED, ST_ASSIGN, ST_COUNT
 };
 
 static const char *STMT_SQL[ST_COUNT] = {
@@ -120,6 +124,7 @@ static const char *STMT_SQL[ST_COUNT] = {
                      " default_reward FROM decisions WHERE settled=0 AND settle_at>0 AND settle_at<=?"
                      " ORDER BY settle_at LIMIT ?",
     [ST_SETTLED] = "UPDATE decisions SET settled=1 WHERE rowid=?",
+    [ST_ASSIGN] = "INSERT OR IGNORE INTO assignments(test_id, user_key, variant, propensity, created) VALUES(?,?,?,?,?)",
     [ST_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id=?",
     [ST_INSERT_REWARD] = "INSERT INTO rewards(test_id, variant, reward, request_id, context, ts) VALUES(?,?,?,?,?,?)",
     [ST_COUNT_PREDICTIONS] = "UPDATE tests SET predictions=predictions+?, last_prediction=max(last_prediction, ?) WHERE id=?",
@@ -166,6 +171,7 @@ static const char *OP_NAMES[OP_TOKEN_TOUCH + 1] = {
     [OP_DECISION] = "decision", [OP_REWARDS] = "rewards",   [OP_PUT_TEST] = "put_test",
     [OP_DELETE_TEST] = "delete_test", [OP_ROLLOUT] = "rollout", [OP_SETTING] = "setting",
     [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_DELETE] = "token_delete", [OP_TOKEN_TOUCH] = "token_touch",
+    [OP_ASSIGN] = "assignment",
 };
 
 /* Per-batch aggregation of decision counts, so a batch of N decisions costs N inserts and
@@ -458,6 +464,7 @@ void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg) {
 
 static int do_delete(struct store *s, const char *id) {
     static const char *sql[] = {"DELETE FROM rewards WHERE test_id=?", "DELETE FROM decisions WHERE test_id=?",
+                                "DELETE FROM assignments WHERE test_id=?",
                                 "DELETE FROM arm_predictions WHERE test_id=?", "DELETE FROM tests WHERE id=?"};
     int rc = SCOUT_OK;
     if (!test_exists(s, id)) return SCOUT_ENOTFOUND;
@@ -503,6 +510,16 @@ static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, s
         return step_done(st);
     case OP_FLUSH:
         return SCOUT_OK;
+    case OP_ASSIGN: {
+        const struct store_assignment *a = op->u.assignment;
+        st = s->st[ST_ASSIGN];
+        sqlite3_bind_text(st, 1, a->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, a->variant_id);
+        sqlite3_bind_double(st, 4, a->propensity);
+        sqlite3_bind_double(st, 5, a->created);
+        return step_done(st);
+    }
     case OP_TOKEN: {
         const struct store_token *tk = op->u.token;
         st = s->st[ST_PUT_TOKEN];
@@ -584,6 +601,7 @@ static void run_batch(struct store *s, struct op *ops) {
             free(op->u.decision->context);
             free(op->u.decision);
         }
+        if (op->kind == OP_ASSIGN) free(op->u.assignment);
         free(op);   /* every op nobody waits for was malloc'd by its producer */
     }
 }
@@ -738,6 +756,18 @@ drop:
     free(d);
 }
 
+void store_put_assignment(struct store *s, struct store_assignment *a) {
+    struct op *op;
+    if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
+        free(a);
+        return;
+    }
+    op->kind = OP_ASSIGN;
+    op->test_id = a->test_id;
+    op->u.assignment = a;
+    push_op(s, op);
+}
+
 int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
                          store_commit_fn on_commit, void *arg) {
     struct op op = {.kind = OP_REWARDS, .test_id = test_id, .u.rewards = {ev, n, on_commit, arg}};
@@ -815,6 +845,21 @@ int store_load_rewards(struct store *s,
     struct load_ctx l = {(void *)cb, ud};
     /* Replayed in commit order: the fold then equals the state before the restart exactly. */
     return each_row(s->wdb, "SELECT test_id, variant, reward, context, ts FROM rewards ORDER BY seq", reward_row, &l);
+}
+
+static int assignment_row(void *ud, sqlite3_stmt *st) {
+    struct load_ctx *l = ud;
+    return ((int (*)(void *, const char *, const char *, long, double))l->cb)(
+        l->ud, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+        (long)sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
+}
+
+int store_load_assignments(struct store *s,
+                           int (*cb)(void *ud, const char *test_id, const char *user, long variant_id, double propensity),
+                           void *ud) {
+    struct load_ctx l = {(void *)cb, ud};
+    return each_row(s->wdb, "SELECT test_id, user_key, variant, propensity FROM assignments ORDER BY test_id",
+                    assignment_row, &l);
 }
 
 int store_get_setting(struct store *s, const char *key, char **out) {

@@ -30,6 +30,7 @@ enum {
 #define SCOUT_MAX_CONTEXT_KEY   128
 #define SCOUT_MAX_CONTEXT_STR   1024
 #define SCOUT_MAX_REQUEST_ID    128
+#define SCOUT_MAX_STICKY_USER   256               /* a sticky test's user key, in bytes */
 #define SCOUT_MAX_UPDATES       10000             /* updates in one update_model request */
 #define SCOUT_MAX_FEATURES      64                /* entries of a test's features allow-list */
 #define SCOUT_MAX_VARIANT_ID    1000000000        /* variant ids are integers 0..this */

@@ -15,8 +15,9 @@
 
 #define LAMBDA 1.0          /* ridge prior on standardised features */
 #define ZCLIP 5.0           /* standardised numbers are clipped to ±5 deviations */
-#define GH_NODES 32         /* Gauss–Hermite nodes for the probability of being the largest */
-#define GH_MAX_ARMS 16      /* above this many arms, Monte Carlo is cheaper */
+#define GL_NODES 8          /* Gauss–Legendre nodes per piece of the probability integral */
+#define Q_MAX_ARMS 16       /* above this many arms, Monte Carlo is cheaper than quadrature */
+#define Z_RANGE 8.5         /* the integral over z ~ N(0,1) is taken on [−8.5, 8.5] */
 #define MC_DRAWS 1000
 
 #define BLOCK(m, base, arm) ((base) + (size_t)(arm) * (size_t)(m)->cap * (size_t)(m)->cap)
@@ -409,46 +410,91 @@ void lin_predict(const struct lin_model *m, const double *x, double *mu, double 
     }
 }
 
-/* Gauss–Hermite nodes and weights for ∫ e^{−t²} f(t) dt, found once by Newton's method on the
- * orthonormal Hermite recurrence. */
-static double gh_x[GH_NODES], gh_w[GH_NODES];
-static pthread_once_t gh_once = PTHREAD_ONCE_INIT;
+/* Gauss–Legendre nodes and weights on [−1, 1], found once by Newton's method on the Legendre
+ * recurrence. */
+static double gl_x[GL_NODES], gl_w[GL_NODES];
+static pthread_once_t gl_once = PTHREAD_ONCE_INIT;
 
-static void gh_init(void) {
-    const int n = GH_NODES;
-    double z = 0, z1, p1, p2, p3, pp = 1;
+static void gl_init(void) {
+    const int n = GL_NODES;
     for (int i = 0; i < (n + 1) / 2; i++) {
-        if (i == 0) z = sqrt(2.0 * n + 1) - 1.85575 * pow(2.0 * n + 1, -0.16667);
-        else if (i == 1) z -= 1.14 * pow((double)n, 0.426) / z;
-        else if (i == 2) z = 1.86 * z - 0.86 * gh_x[0];
-        else if (i == 3) z = 1.91 * z - 0.91 * gh_x[1];
-        else z = 2.0 * z - gh_x[i - 2];
+        double z = cos(M_PI * (i + 0.75) / (n + 0.5)), z1, p1, p2, p3, pp = 1;
         for (int it = 0; it < 100; it++) {
-            p1 = 0.7511255444649425;   /* π^(−1/4) */
-            p2 = 0;
+            p1 = 1.0;
+            p2 = 0.0;
             for (int j = 0; j < n; j++) {
                 p3 = p2;
                 p2 = p1;
-                p1 = z * sqrt(2.0 / (j + 1)) * p2 - sqrt((double)j / (j + 1)) * p3;
+                p1 = ((2.0 * j + 1.0) * z * p2 - j * p3) / (j + 1);
             }
-            pp = sqrt(2.0 * n) * p2;
+            pp = n * (z * p1 - p2) / (z * z - 1.0);
             z1 = z;
             z = z1 - p1 / pp;
-            if (fabs(z - z1) <= 1e-14) break;
+            if (fabs(z - z1) <= 1e-15) break;
         }
-        gh_x[i] = z;
-        gh_x[n - 1 - i] = -z;
-        gh_w[i] = gh_w[n - 1 - i] = 2.0 / (pp * pp);
+        gl_x[i] = -z;
+        gl_x[n - 1 - i] = z;
+        gl_w[i] = gl_w[n - 1 - i] = 2.0 / ((1.0 - z * z) * pp * pp);
     }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 static double norm_cdf(double z) {
     return 0.5 * erfc(-z / M_SQRT2);
 }
 
+/* Π_{j≠i} P(X_j < t). */
+static double others_below(const double *mu, const double *sd, int k, int i, double t) {
+    double prod = 1.0;
+    for (int j = 0; j < k && prod > 0; j++) {
+        if (j == i) continue;
+        if (sd[j] > 0) prod *= norm_cdf((t - mu[j]) / sd[j]);
+        else prod *= t > mu[j] ? 1.0 : t == mu[j] ? 0.5 : 0.0;
+    }
+    return prod;
+}
+
+/* P(X_i is the largest) = E_Z[Π_{j≠i} Φ((μ_i + s_i Z − μ_j) / s_j)], Z ~ N(0,1). The integrand
+ * steps up near z = (μ_j − μ_i)/s_i over a width of ~s_j/s_i, which can be far narrower than
+ * the normal density: the range is cut into pieces of at most 2.5 (and of two widths across
+ * each narrow step, to ±6 widths) and each piece gets its own Gauss–Legendre rule, so narrow
+ * and wide arms are integrated equally well. */
+static double prob_largest(const double *mu, const double *sd, int k, int i) {
+    static const double fixed[] = {-Z_RANGE, -6, -4, -2, 0, 2, 4, 6, Z_RANGE};   /* short pieces */
+    double cuts[7 * Q_MAX_ARMS + 9], p = 0;
+    int nc = 0;
+    if (!(sd[i] > 0)) return others_below(mu, sd, k, i, mu[i]);
+    for (size_t f = 0; f < sizeof fixed / sizeof fixed[0]; f++) cuts[nc++] = fixed[f];
+    for (int j = 0; j < k; j++) {
+        double c, w;
+        if (j == i) continue;
+        c = (mu[j] - mu[i]) / sd[i];
+        w = sd[j] / sd[i];
+        if (w > 0.5) continue;   /* a step as gentle as the density itself: the fixed pieces do */
+        for (int m = -3; m <= 3; m++) {
+            double cut = c + 2.0 * m * w;
+            if (cut > -Z_RANGE && cut < Z_RANGE) cuts[nc++] = cut;
+        }
+    }
+    qsort(cuts, (size_t)nc, sizeof *cuts, cmp_double);
+    for (int c = 0; c + 1 < nc; c++) {
+        double a = cuts[c], b = cuts[c + 1], half = (b - a) / 2, mid = (a + b) / 2;
+        if (!(half > 0)) continue;
+        for (int g = 0; g < GL_NODES; g++) {
+            double z = mid + half * gl_x[g];
+            p += half * gl_w[g] * exp(-0.5 * z * z) * others_below(mu, sd, k, i, mu[i] + sd[i] * z);
+        }
+    }
+    return p / sqrt(2.0 * M_PI);
+}
+
 void lin_max_probabilities(const double *mu, const double *sd, int k, rng_t *rng, double *probs) {
     double total = 0;
-    if (k > GH_MAX_ARMS) {
+    if (k > Q_MAX_ARMS) {
         for (int i = 0; i < k; i++) probs[i] = 0;
         for (int dr = 0; dr < MC_DRAWS; dr++) {
             int best = 0;
@@ -464,20 +510,9 @@ void lin_max_probabilities(const double *mu, const double *sd, int k, rng_t *rng
         }
         for (int i = 0; i < k; i++) total += probs[i];
     } else {
-        pthread_once(&gh_once, gh_init);
-        /* P(i is largest) = E_Z[ Π_{j≠i} Φ((μ_i + s_i Z − μ_j) / s_j) ], Z ~ N(0,1). */
+        pthread_once(&gl_once, gl_init);
         for (int i = 0; i < k; i++) {
-            double p = 0;
-            for (int g = 0; g < GH_NODES; g++) {
-                double t = mu[i] + sd[i] * M_SQRT2 * gh_x[g], prod = gh_w[g];
-                for (int j = 0; j < k && prod > 0; j++) {
-                    if (j == i) continue;
-                    if (sd[j] > 0) prod *= norm_cdf((t - mu[j]) / sd[j]);
-                    else prod *= t > mu[j] ? 1.0 : t == mu[j] ? 0.5 : 0.0;
-                }
-                p += prod;
-            }
-            probs[i] = p / sqrt(M_PI);
+            probs[i] = prob_largest(mu, sd, k, i);
             total += probs[i];
         }
     }

@@ -112,6 +112,7 @@ int experiment_from_definition(const json_t *def, const char *id, double created
     }
     if ((dflt = json_object_get(def, "default_reward")) && !json_is_null(dflt)) {
         if (!json_is_number(dflt) || !isfinite(json_number_value(dflt))) BAD(422, "field 'default_reward' must be a number");
+        if (fabs(json_number_value(dflt)) > SCOUT_MAX_REWARD) BAD(400, "default_reward must lie in [-1e12, 1e12]");
         if (reward_wait <= 0) BAD(400, "default_reward needs reward_wait_seconds: the time after which it applies");
     } else {
         dflt = NULL;

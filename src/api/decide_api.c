@@ -199,6 +199,10 @@ static int read_update(struct experiment *e, const json_t *u, size_t idx, struct
         return 0;
     }
     ev->reward = json_number_value(reward);
+    if (fabs(ev->reward) > SCOUT_MAX_REWARD) {
+        http_error(resp, 400, "updates[%zu]: reward must lie in [-1e12, 1e12]", idx);
+        return 0;
+    }
     if (!read_request_id(u, &ev->request_id, resp)) return 0;
     /* The original's flag: true (or absent) joins the context stored with the decision, false
      * does not. Some clients send the context itself under that name: it is taken as context. */

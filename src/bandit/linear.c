@@ -60,7 +60,7 @@ static int alloc_blocks(struct lin_model *m, int cap) {
 /* A new slot, initialised to the prior; -1 when the dimension is full. */
 static int add_slot(struct lin_model *m) {
     int s = m->d;
-    if (s >= LIN_MAX_DIM) return -1;
+    if (s >= LIN_MAX_DIM || (size_t)m->narms * (size_t)(s + 1) * (size_t)(s + 1) > LIN_MAX_CELLS) return -1;
     if (s >= m->cap) {
         int cap = m->cap * 2 > LIN_MAX_DIM ? LIN_MAX_DIM : m->cap * 2;
         if (alloc_blocks(m, cap) != SCOUT_OK) return -1;
@@ -228,9 +228,14 @@ static struct lin_value *learn_value(struct lin_model *m, struct lin_feature *f,
     return v;
 }
 
+#define NUM_CLIP 1e12        /* numbers beyond are clipped: running sums of squares stay finite */
+
 static double number_of(const json_t *val, int *ok) {
     *ok = 1;
-    if (json_is_number(val)) return json_number_value(val);
+    if (json_is_number(val)) {
+        double v = json_number_value(val);
+        return v > NUM_CLIP ? NUM_CLIP : v < -NUM_CLIP ? -NUM_CLIP : v;
+    }
     if (json_is_boolean(val)) return json_is_true(val) ? 1.0 : 0.0;
     *ok = 0;
     return 0;

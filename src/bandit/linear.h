@@ -19,6 +19,7 @@
 #include "bandit/rng.h"
 
 #define LIN_MAX_DIM 128      /* encoded dimension, intercept included */
+#define LIN_MAX_CELLS (1 << 20)   /* arms × d² ≤ this: at most 8 MiB of A⁻¹ per test (d ≤ 64 at 256 arms) */
 #define LIN_MAX_VALUES 32    /* one-hot slots per string feature before the overflow slot */
 
 enum lin_type { LIN_NUMBER, LIN_BOOL, LIN_STRING };

@@ -145,6 +145,28 @@ int store_scan_decisions(struct store *s, const char *test_id, double since, int
                                     const char *context),
                          void *ud);
 
+/* A decision record with what became of it, for export and off-policy evaluation. The strings
+ * are borrowed for the duration of the callback. */
+struct store_outcome {
+    const char *request_id;
+    double created;
+    long variant_id;
+    double propensity;
+    const char *context;      /* JSON text or NULL */
+    long rewards;             /* rewards joined to the decision so far */
+    double reward_sum;        /* their sum */
+    int settled;              /* its reward window ended */
+    int has_default;          /* the default reward applied when it settled without a reward */
+    double default_reward;
+};
+
+/* Decisions of a test created at or after `since`, oldest first, at most `limit`. Reads in
+ * slices and calls cb between them without holding the store: a long scan never stalls
+ * health checks or token reloads, and cb may take its time. A callback returning non-zero
+ * stops the walk and the function returns SCOUT_ERR. */
+int store_scan_outcomes(struct store *s, const char *test_id, double since, long limit,
+                        int (*cb)(void *ud, const struct store_outcome *o), void *ud);
+
 /* Decision counts of a test since `since`, grouped by time bucket (index from `since`, of
  * `granularity` seconds) and variant; explored is how many of them explored. */
 int store_decision_counts(struct store *s, const char *test_id, double since, double granularity,

@@ -920,6 +920,89 @@ int store_scan_decisions(struct store *s, const char *test_id, double since, int
     return rc;
 }
 
+/* Rows per slice of store_scan_outcomes: the readers' lock is held for one slice at a time. */
+#define OUTCOME_SLICE 1000
+
+struct outcome_slot {
+    struct store_outcome o;
+    char *request_id, *context;   /* owned copies, valid after the lock is released */
+};
+
+/* Copies the next slice — rows after (*created, *rowid) in (created, rowid) order — into slots
+ * and moves the cursor past it. */
+static int read_outcomes(struct store *s, const char *test_id, double *created, int64_t *rowid, int want,
+                         struct outcome_slot *slots, int *got) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE, step = SQLITE_ERROR;
+    *got = 0;
+    pthread_mutex_lock(&s->rlock);
+    /* created >= ?2 is the index range; the rowid breaks ties between equal timestamps. */
+    if (sqlite3_prepare_v2(s->rdb, "SELECT rowid, request_id, created, variant, propensity, context, rewards,"
+                                   " reward_sum, settled, default_reward FROM decisions"
+                                   " WHERE test_id=?1 AND created>=?2 AND (created>?2 OR rowid>?3)"
+                                   " ORDER BY created, rowid LIMIT ?4",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, *created);
+        sqlite3_bind_int64(st, 3, *rowid);
+        sqlite3_bind_int(st, 4, want);
+        rc = SCOUT_OK;
+        while (rc == SCOUT_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct outcome_slot *x = &slots[*got];
+            const char *rid = (const char *)sqlite3_column_text(st, 1), *ctx = (const char *)sqlite3_column_text(st, 5);
+            x->request_id = strdup(rid ? rid : "");
+            x->context = ctx ? strdup(ctx) : NULL;
+            if (!x->request_id || (ctx && !x->context)) {
+                free(x->request_id);
+                free(x->context);
+                rc = SCOUT_ENOMEM;
+                break;
+            }
+            x->o = (struct store_outcome){
+                .request_id = x->request_id,
+                .created = sqlite3_column_double(st, 2),
+                .variant_id = (long)sqlite3_column_int64(st, 3),
+                .propensity = sqlite3_column_double(st, 4),
+                .context = x->context,
+                .rewards = (long)sqlite3_column_int64(st, 6),
+                .reward_sum = sqlite3_column_double(st, 7),
+                .settled = sqlite3_column_int(st, 8),
+                .has_default = sqlite3_column_type(st, 9) != SQLITE_NULL,
+                .default_reward = sqlite3_column_double(st, 9),
+            };
+            *rowid = sqlite3_column_int64(st, 0);
+            *created = x->o.created;
+            (*got)++;
+        }
+        if (rc == SCOUT_OK && step != SQLITE_DONE) rc = SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
+int store_scan_outcomes(struct store *s, const char *test_id, double since, long limit,
+                        int (*cb)(void *ud, const struct store_outcome *o), void *ud) {
+    struct outcome_slot *slots = calloc(OUTCOME_SLICE, sizeof *slots);
+    double created = since;
+    int64_t rowid = INT64_MIN;
+    long seen = 0;
+    int rc = slots ? SCOUT_OK : SCOUT_ENOMEM;
+    while (rc == SCOUT_OK && seen < limit) {
+        int want = limit - seen < OUTCOME_SLICE ? (int)(limit - seen) : OUTCOME_SLICE, got;
+        rc = read_outcomes(s, test_id, &created, &rowid, want, slots, &got);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCOUT_OK && cb(ud, &slots[i].o) != 0) rc = SCOUT_ERR;
+            free(slots[i].request_id);
+            free(slots[i].context);
+        }
+        seen += got;
+        if (got < want) break;
+    }
+    free(slots);
+    return rc;
+}
+
 int store_decision_counts(struct store *s, const char *test_id, double since, double granularity,
                           void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
                           void *ud) {

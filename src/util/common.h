@@ -34,6 +34,7 @@ enum {
 #define SCOUT_MAX_UPDATES       10000             /* updates in one update_model request */
 #define SCOUT_MAX_FEATURES      64                /* entries of a test's features allow-list */
 #define SCOUT_MAX_VARIANT_ID    1000000000        /* variant ids are integers 0..this */
+#define SCOUT_MAX_REWARD        1e12              /* |reward|: sums and squares stay finite */
 
 #define SCOUT_ID_LEN 36                           /* UUIDv4 text form */
 

@@ -1,5 +1,6 @@
 /* api.h — the HTTP endpoints: one file per endpoint group, one route table.
  * tests_api.c: create/delete/list/details/rollout; decide_api.c: fetch and update;
+ * eval_api.c: export of logged decisions and off-policy evaluation;
  * admin_api.c: /admin/...; docs_api.c: /docs, /openapi.json and health. */
 #ifndef SCOUT_API_H
 #define SCOUT_API_H
@@ -34,6 +35,8 @@ void api_models(struct app *, const struct http_req *, struct http_resp *);
 void api_model_details(struct app *, const struct http_req *, struct http_resp *);
 void api_rollout(struct app *, const struct http_req *, struct http_resp *);
 void api_clear_rollout(struct app *, const struct http_req *, struct http_resp *);
+void api_export(struct app *, const struct http_req *, struct http_resp *);
+void api_evaluate(struct app *, const struct http_req *, struct http_resp *);
 void api_fetch(struct app *, const struct http_req *, struct http_resp *);
 void api_update(struct app *, const struct http_req *, struct http_resp *);
 void api_get_protection(struct app *, const struct http_req *, struct http_resp *);

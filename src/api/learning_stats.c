@@ -62,7 +62,8 @@ static json_t *feature_json(const struct experiment *e, const struct policy *sna
     }
     json_t *values = json_array();
     for (int v = 0; v < f->nvalues; v++)
-        json_array_append_new(values, json_pack("{s:s, s:o}", "value", f->values[v].text, "variants",
+        json_array_append_new(values, json_pack("{s:s, s:b, s:o}", "value", f->values[v].text, "overflow",
+                                                f->values[v].overflow, "variants",
                                                 value_stats(e, snap, &f->values[v])));
     json_object_set_new(out, "values", values);
     return out;

@@ -18,6 +18,8 @@ static const struct api_route ROUTES[] = {
     RP("POST", "/api/update_model/", api_update, ACCESS_CLIENT),
     RP("POST", "/api/rollout_global_variant/", api_rollout, ACCESS_ADMIN),
     RP("POST", "/api/clear_global_variant/", api_clear_rollout, ACCESS_ADMIN),
+    RP("GET", "/api/export/", api_export, ACCESS_ADMIN),       /* logs hold contexts: admin only */
+    RP("POST", "/api/evaluate/", api_evaluate, ACCESS_ADMIN),
     R("GET", "/admin/get_protection", api_get_protection, ACCESS_ADMIN),
     R("POST", "/admin/set_protection", api_set_protection, ACCESS_ADMIN),
     R("POST", "/admin/generate_token", api_generate_token, ACCESS_ADMIN),

@@ -140,6 +140,7 @@ struct lin_model *lin_clone(const struct lin_model *m) {
         if (ok && f->nvalues && !(g->values = calloc((size_t)f->nvalues, sizeof *g->values))) ok = 0;
         for (int v = 0; ok && v < f->nvalues; v++) {
             g->values[v].slot = f->values[v].slot;
+            g->values[v].overflow = f->values[v].overflow;
             g->values[v].text = strdup(f->values[v].text);
             g->values[v].arms = dup_mem(f->values[v].arms, sizeof *f->values[v].arms * k);
             g->nvalues = v + 1;
@@ -163,7 +164,10 @@ static struct lin_feature *add_feature(struct lin_model *m, const char *name, co
     struct lin_feature *grown, *f;
     enum lin_type type = json_is_number(val) ? LIN_NUMBER : json_is_boolean(val) ? LIN_BOOL : LIN_STRING;
     int slot = -1;
-    if (m->nfeat >= LIN_MAX_DIM) return NULL;
+    if (m->nfeat >= LIN_MAX_DIM) {   /* names are capped like slots */
+        m->dropped++;
+        return NULL;
+    }
     if (type != LIN_STRING && (slot = add_slot(m)) < 0) {
         m->dropped++;
         return NULL;
@@ -189,23 +193,28 @@ static const char *value_text(const json_t *val, char *buf, size_t len) {
     return buf;
 }
 
+/* The entry of a value the feature has its own slot for (never the overflow entry). */
 static struct lin_value *find_value(const struct lin_feature *f, const char *text) {
     for (int v = 0; v < f->nvalues; v++)
-        if (!strcmp(f->values[v].text, text)) return &f->values[v];
+        if (!f->values[v].overflow && !strcmp(f->values[v].text, text)) return &f->values[v];
     return NULL;
 }
 
-#define OVERFLOW_TEXT "(other)"
+static struct lin_value *overflow_value(const struct lin_feature *f) {
+    for (int v = 0; v < f->nvalues; v++)
+        if (f->values[v].overflow) return &f->values[v];
+    return NULL;
+}
 
 /* The value entry a reward folds into, created when there is room (learning only). */
 static struct lin_value *learn_value(struct lin_model *m, struct lin_feature *f, const char *text) {
     struct lin_value *v = find_value(f, text), *grown;
-    int nslots = f->nvalues - (find_value(f, OVERFLOW_TEXT) ? 1 : 0);
-    int slot = -1;
+    int overflow = 0, slot = -1;
     if (v) return v;
-    if (f->type == LIN_STRING && nslots >= LIN_MAX_VALUES) {   /* the cap: share the overflow slot */
-        if ((v = find_value(f, OVERFLOW_TEXT))) return v;
-        text = OVERFLOW_TEXT;
+    if (f->type == LIN_STRING && f->nvalues - (overflow_value(f) ? 1 : 0) >= LIN_MAX_VALUES) {
+        if ((v = overflow_value(f))) return v;   /* the cap: values share the overflow slot */
+        overflow = 1;
+        text = LIN_OVERFLOW_TEXT;
     }
     if (f->type == LIN_STRING && (slot = add_slot(m)) < 0) {
         m->dropped++;
@@ -218,12 +227,13 @@ static struct lin_value *learn_value(struct lin_model *m, struct lin_feature *f,
     v->text = strdup(text);
     v->arms = calloc((size_t)m->narms, sizeof *v->arms);
     v->slot = slot;
+    v->overflow = overflow;
     if (!v->text || !v->arms) {
         free(v->text);
         free(v->arms);
         return NULL;
     }
-    if (!strcmp(text, OVERFLOW_TEXT)) f->slot = slot;
+    if (overflow) f->slot = slot;
     f->nvalues++;
     return v;
 }
@@ -513,7 +523,8 @@ void lin_max_probabilities(const double *mu, const double *sd, int k, rng_t *rng
             }
             probs[best] += 1;
         }
-        for (int i = 0; i < k; i++) total += probs[i];
+        /* Add-half smoothing: an arm that won no simulated draw still has a real, small chance. */
+        for (int i = 0; i < k; i++) total += probs[i] += 0.5;
     } else {
         pthread_once(&gl_once, gl_init);
         for (int i = 0; i < k; i++) {

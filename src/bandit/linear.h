@@ -30,9 +30,12 @@ struct lin_value_stats {
     double sum, sumsq;
 };
 
+#define LIN_OVERFLOW_TEXT "(other)"
+
 struct lin_value {
-    char *text;                    /* the value ("red", "true") */
+    char *text;                    /* the value ("red", "true"); LIN_OVERFLOW_TEXT for the overflow */
     int slot;
+    int overflow;                  /* the shared slot of values beyond the cap */
     struct lin_value_stats *arms;  /* narms entries */
 };
 

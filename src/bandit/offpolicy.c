@@ -28,10 +28,12 @@ double ope_direct(const double *targets, const double *model, int narms) {
 
 /* mean ± z·sd/√n, where ss is the sum of squared deviations of the n per-row terms. */
 static void normal_interval(struct ope_estimate *e, double mean, double ss, size_t n) {
+    double half = n >= 2 ? Z95 * sqrt(ss / (double)(n - 1) / (double)n) : 0;
+    /* Weights of 1/p with p near 0 can overflow: then there is no estimate rather than ∞. */
+    if (!isfinite(mean)) return;
     e->defined = 1;
     e->estimate = mean;
-    if (n < 2) return;
-    double half = Z95 * sqrt(ss / (double)(n - 1) / (double)n);
+    if (n < 2 || !isfinite(half)) return;
     e->has_ci = 1;
     e->ci_low = mean - half;
     e->ci_high = mean + half;
@@ -84,6 +86,6 @@ int ope_evaluate(const struct ope_row *rows, size_t n, const double *model, int 
         /* normal_interval divides by √n once; the ratio's sd also divides by the mean weight. */
         normal_interval(&out->snips, snips, ss_snips / (mean_w * mean_w), n);
     }
-    out->ess = sww > 0 ? sw * sw / sww : 0;
+    out->ess = sww > 0 && isfinite(sww) ? (sw / sqrt(sww)) * (sw / sqrt(sww)) : 0;
     return SCOUT_OK;
 }

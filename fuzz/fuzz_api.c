@@ -41,6 +41,7 @@ static const struct target TARGETS[] = {
     {api_create_model, 0},   {api_fetch, 0},          {api_update, 1},           {api_rollout, 1},
     {api_model_config, 0},   {api_system_config, 0},  {api_redis_config, 0},     {api_set_protection, 0},
     {api_generate_token, 0}, {api_rotate_token, 1},   {api_model_details, 1},    {api_clear_rollout, 1},
+    {api_evaluate, 1},
 };
 #define NTARGETS (sizeof TARGETS / sizeof *TARGETS)
 

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "util/util.h"
+
+#define COUNTERS_SAVE_INTERVAL 5.0   /* seconds between saves of a busy test's SRM counters */
 
 struct loader {
     struct app *app;
@@ -30,6 +33,7 @@ static int load_test(void *ud, const struct store_test_row *row) {
     atomic_store(&e->rollout, row->rollout_variant >= 0 ? experiment_index_of_id(e, row->rollout_variant) : -1);
     atomic_store(&e->predictions, row->predictions);
     atomic_store(&e->last_prediction_ms, (int64_t)(row->last_prediction * 1000.0));
+    experiment_restore_srm(e, row->stats);
     registry_add(l->app->reg, e);
     experiment_unref(e);
     l->tests++;
@@ -76,6 +80,19 @@ static int load_assignment(void *ud, const char *test_id, const char *user, long
     int arm = e ? experiment_index_of_id(e, variant_id) : -1;
     if (arm >= 0) experiment_restore_assignment(e, user, arm, propensity);
     return 0;
+}
+
+void app_save_counters(struct app *app, struct experiment *e, int force) {
+    char *stats = experiment_srm_to_save(e, util_monotonic(), COUNTERS_SAVE_INTERVAL, force);
+    if (stats) store_put_test_stats(app->store, e->id, stats);
+}
+
+void app_save_all_counters(struct app *app) {
+    struct experiment **list;
+    size_t n;
+    if (registry_list(app->reg, &list, &n) != SCOUT_OK) return;
+    for (size_t i = 0; i < n; i++) app_save_counters(app, list[i], 1);
+    registry_release_list(list, n);
 }
 
 void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {

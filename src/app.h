@@ -31,6 +31,12 @@ struct app {
 /* Loads every test and replays every reward event from the store. */
 int app_load(struct app *app);
 
+/* Queues the test's SRM counters for the store when they changed and the last save is older
+ * than a few seconds (force: whenever they changed). Called after decisions and at shutdown;
+ * after a crash the counters resume from the last save, observed and expected together. */
+void app_save_counters(struct app *app, struct experiment *e, int force);
+void app_save_all_counters(struct app *app);
+
 /* The store's settle handler (store_settle_fn): folds an event made when a decision's reward
  * window ended into its test. arg is the app. */
 void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts);

@@ -369,9 +369,12 @@ struct decision experiment_decide_for(struct experiment *e, const json_t *ctx, c
     const double *p = probs_locked(e, x, warmup, buf);
     if (probs) memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
     if (user && (se = sticky_get(&e->sticky, user))) {
+        /* The user's variant is fixed: this decision is certain; its propensity is the one the
+         * user was assigned with (the randomised event an evaluation should weigh). */
         d.arm = se->arm;
         d.propensity = se->propensity;
         d.sticky = 1;
+        for (int i = 0; probs && i < e->nvariants; i++) probs[i] = i == d.arm;
         goto out;
     }
     struct choice c = policy_choose(&e->policy, rng, x, warmup);
@@ -402,6 +405,54 @@ void experiment_restore_assignment(struct experiment *e, const char *user, int a
     pthread_mutex_lock(&e->lock);
     sticky_put(&e->sticky, user, arm, propensity);
     pthread_mutex_unlock(&e->lock);
+}
+
+char *experiment_srm_to_save(struct experiment *e, double now, double every, int force) {
+    json_t *obs, *expct;
+    uint64_t drawn = 0;
+    char key[24], *text = NULL;
+    pthread_mutex_lock(&e->lock);
+    if (!force && now - e->srm_saved_at < every) {
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+    }
+    for (int i = 0; i < e->nvariants; i++) drawn += e->srm_observed[i];
+    if (drawn == e->srm_saved) {
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+    }
+    obs = json_object();
+    expct = json_object();
+    for (int i = 0; i < e->nvariants; i++) {   /* keyed by variant id: labels may change meaning, ids do not */
+        snprintf(key, sizeof key, "%ld", e->variants[i].id);
+        json_object_set_new(obs, key, json_integer((json_int_t)e->srm_observed[i]));
+        json_object_set_new(expct, key, json_real(e->srm_expected[i]));
+    }
+    e->srm_saved = drawn;
+    e->srm_saved_at = now;
+    pthread_mutex_unlock(&e->lock);
+    json_t *doc = json_pack("{s:o, s:o}", "srm_observed", obs, "srm_expected", expct);
+    if (doc) text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return text;
+}
+
+void experiment_restore_srm(struct experiment *e, const char *text) {
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *obs = json_object_get(doc, "srm_observed"), *expct = json_object_get(doc, "srm_expected"), *v;
+    const char *key;
+    long id;
+    pthread_mutex_lock(&e->lock);
+    json_object_foreach(obs, key, v) {
+        int i = util_parse_index(key, SCOUT_MAX_VARIANT_ID, &id) ? experiment_index_of_id(e, id) : -1;
+        json_t *x = json_object_get(expct, key);
+        if (i < 0 || !json_is_integer(v) || json_integer_value(v) < 0 || !json_is_number(x)) continue;
+        e->srm_observed[i] = (uint64_t)json_integer_value(v);
+        e->srm_expected[i] = json_number_value(x);
+        e->srm_saved += e->srm_observed[i];
+    }
+    pthread_mutex_unlock(&e->lock);
+    json_decref(doc);
 }
 
 void experiment_srm(struct experiment *e, uint64_t *observed, double *expected) {

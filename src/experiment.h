@@ -50,6 +50,8 @@ struct experiment {
     int sticky_full_logged;
     uint64_t *srm_observed;     /* policy decisions per variant since load (SRM check) */
     double *srm_expected;       /* Σ of their logged probabilities per variant */
+    uint64_t srm_saved;         /* decisions drawn when the counters were last handed out to save */
+    double srm_saved_at;
 
     _Atomic int rollout;        /* index of the globally rolled-out variant, -1 = none */
     _Atomic uint64_t predictions;
@@ -106,6 +108,13 @@ void experiment_restore_assignment(struct experiment *e, const char *user, int a
 
 /* Copies the SRM counters: observed[nvariants] decisions and expected[nvariants] Σ probabilities. */
 void experiment_srm(struct experiment *e, uint64_t *observed, double *expected);
+
+/* The SRM counters as JSON text to store (malloc'd) when they changed and, unless force, the
+ * last copy is older than `every` seconds at `now`; NULL otherwise. */
+char *experiment_srm_to_save(struct experiment *e, double now, double every, int force);
+
+/* Restores counters saved by experiment_srm_to_save (loading; unknown variants are skipped). */
+void experiment_restore_srm(struct experiment *e, const char *text);
 
 /* Folds one acknowledged reward into the learned state (called in commit order). */
 void experiment_apply_reward(struct experiment *e, int arm, double reward, const json_t *ctx, double ts);

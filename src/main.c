@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     server_stop(srv, DRAIN_SECONDS);
+    if (app.reg && app.store) app_save_all_counters(&app);
     store_close(app.store);   /* commits everything still queued */
     registry_free(app.reg);
     tokens_close(app.tokens);

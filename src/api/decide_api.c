@@ -103,6 +103,7 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
 
     d = experiment_decide_for(e, ctx, user, api_min_updates(app, e), probs);
     experiment_count_decision(e, d.arm, now);
+    app_save_counters(app, e, 0);
     if (d.assigned) {
         struct store_assignment *a = calloc(1, sizeof *a);
         if (a) {

@@ -126,13 +126,17 @@ static void out_number(struct out_buf *b, double v) {
     out_str(b, tmp);
 }
 
-/* One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or line break. */
+/* One CSV text field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or
+ * line break. Text a spreadsheet would run as a formula (=, +, -, @, tab or CR first) gets a
+ * leading apostrophe: client-chosen request ids and labels must not become formulas. */
 static void out_csv_field(struct out_buf *b, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
+    int formula = *s && strchr("=+-@\t\r", *s) != NULL;
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
         out_str(b, s);
         return;
     }
     out_add(b, "\"", 1);
+    if (formula) out_add(b, "'", 1);
     for (const char *q; (q = strchr(s, '"')); s = q + 1) {
         out_add(b, s, (size_t)(q - s));
         out_add(b, "\"\"", 2);
@@ -474,10 +478,12 @@ static const double *current_probabilities(struct prob_cache *p, struct experime
     char key[2 * sizeof h + 1];
     size_t k = (size_t)e->nvariants;
     json_t *slot, *ctx;
-    crypto_generichash(h, sizeof h, (const unsigned char *)(context ? context : ""), context ? strlen(context) : 0,
-                       NULL, 0);
-    sodium_bin2hex(key, sizeof key, h, sizeof h);
-    if (!context) key[0] = '-';   /* no context differs from any context text */
+    if (context) {
+        crypto_generichash(h, sizeof h, (const unsigned char *)context, strlen(context), NULL, 0);
+        sodium_bin2hex(key, sizeof key, h, sizeof h);
+    } else {
+        snprintf(key, sizeof key, "-");   /* no context: never a hash's hex */
+    }
     if ((slot = json_object_get(p->slots, key))) return p->probs + (size_t)json_integer_value(slot) * k;
     if (p->n == p->max) {
         p->over = 1;

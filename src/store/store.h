@@ -81,6 +81,7 @@ struct store_test_row {
     long rollout_variant;     /* -1: none */
     uint64_t predictions;
     double last_prediction;   /* 0: never */
+    const char *stats;        /* JSON text kept by store_put_test_stats, or NULL */
 };
 
 /* Opens (creating if needed) the store in dir. sync_full: fsync every commit. */
@@ -109,6 +110,10 @@ int store_put_setting(struct store *s, const char *key, const char *json);
 int store_put_test(struct store *s, const char *id, const char *definition, double created);
 int store_delete_test(struct store *s, const char *id);          /* SCOUT_ENOTFOUND if none */
 int store_set_rollout(struct store *s, const char *id, long variant_id);  /* -1 clears */
+
+/* Queues a snapshot of a test's counters that are not events (the SRM check's); not waited
+ * for. The store takes ownership of stats (malloc'd JSON text). */
+void store_put_test_stats(struct store *s, const char *test_id, char *stats);
 
 /* Queues a sticky assignment (not waited for); the store takes ownership of a (malloc'd). */
 void store_put_assignment(struct store *s, struct store_assignment *a);

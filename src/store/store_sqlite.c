@@ -70,7 +70,7 @@ static const char *SCHEMA =
 
 enum op_kind {
     OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_DELETE,
-    OP_ASSIGN, OP_TOKEN_TOUCH
+    OP_ASSIGN, OP_TEST_STATS, OP_TOKEN_TOUCH
 };
 
 /* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
@@ -85,6 +85,7 @@ struct op {
     union {
         struct store_decision *decision;
         struct store_assignment *assignment;
+        char *stats;          /* OP_TEST_STATS: malloc'd JSON text */
         struct {
             struct store_reward *ev;
             int n;
@@ -110,7 +111,7 @@ struct op {
 enum stmt_id {
     ST_INSERT_DECISION, ST_FIND_DECISION, ST_TEST_EXISTS, ST_INSERT_REWARD,
     ST_COUNT_PREDICTIONS, ST_ARM_PREDICTIONS, ST_PUT_TEST, ST_ROLLOUT, ST_SETTING, ST_PURGE, ST_PUT_TOKEN,
-    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_DECISION_REWARDED, ST_TO_SETTLE, ST_SETTLED, ST_ASSIGN, ST_COUNT
+    ST_TOKENS_VERSION, ST_TOUCH_TOKEN, ST_DELETE_TOKEN, ST_DECISION_REWARDED, ST_TO_SETTLE, ST_SETTLED, ST_ASSIGN, ST_TEST_STATS, ST_COUNT
 };
 
 static const char *STMT_SQL[ST_COUNT] = {
@@ -124,6 +125,7 @@ static const char *STMT_SQL[ST_COUNT] = {
                      " default_reward FROM decisions WHERE settled=0 AND settle_at>0 AND settle_at<=?"
                      " ORDER BY settle_at LIMIT ?",
     [ST_SETTLED] = "UPDATE decisions SET settled=1 WHERE rowid=?",
+    [ST_TEST_STATS] = "UPDATE tests SET stats=? WHERE id=?",
     [ST_ASSIGN] = "INSERT OR IGNORE INTO assignments(test_id, user_key, variant, propensity, created) VALUES(?,?,?,?,?)",
     [ST_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id=?",
     [ST_INSERT_REWARD] = "INSERT INTO rewards(test_id, variant, reward, request_id, context, ts) VALUES(?,?,?,?,?,?)",
@@ -171,7 +173,7 @@ static const char *OP_NAMES[OP_TOKEN_TOUCH + 1] = {
     [OP_DECISION] = "decision", [OP_REWARDS] = "rewards",   [OP_PUT_TEST] = "put_test",
     [OP_DELETE_TEST] = "delete_test", [OP_ROLLOUT] = "rollout", [OP_SETTING] = "setting",
     [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_DELETE] = "token_delete", [OP_TOKEN_TOUCH] = "token_touch",
-    [OP_ASSIGN] = "assignment",
+    [OP_ASSIGN] = "assignment", [OP_TEST_STATS] = "test_stats",
 };
 
 /* Per-batch aggregation of decision counts, so a batch of N decisions costs N inserts and
@@ -212,6 +214,13 @@ static const char *const DECISION_COLUMNS[][2] = {
 
 static int migrate(sqlite3 *db) {
     char sql[256];
+    sqlite3_stmt *q = NULL;
+    int have_stats;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('tests') WHERE name='stats'", -1, &q, NULL) != SQLITE_OK)
+        return SCOUT_ESTORE;
+    have_stats = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    if (!have_stats && exec_sql(db, "ALTER TABLE tests ADD COLUMN stats TEXT") != SCOUT_OK) return SCOUT_ESTORE;
     for (size_t i = 0; i < sizeof DECISION_COLUMNS / sizeof DECISION_COLUMNS[0]; i++) {
         sqlite3_stmt *st = NULL;
         int have;
@@ -510,6 +519,11 @@ static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, s
         return step_done(st);
     case OP_FLUSH:
         return SCOUT_OK;
+    case OP_TEST_STATS:
+        st = s->st[ST_TEST_STATS];
+        sqlite3_bind_text(st, 1, op->u.stats, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, op->test_id, -1, SQLITE_STATIC);
+        return step_done(st);
     case OP_ASSIGN: {
         const struct store_assignment *a = op->u.assignment;
         st = s->st[ST_ASSIGN];
@@ -602,6 +616,10 @@ static void run_batch(struct store *s, struct op *ops) {
             free(op->u.decision);
         }
         if (op->kind == OP_ASSIGN) free(op->u.assignment);
+        if (op->kind == OP_TEST_STATS) {
+            free((char *)op->test_id);
+            free(op->u.stats);
+        }
         free(op);   /* every op nobody waits for was malloc'd by its producer */
     }
 }
@@ -756,6 +774,20 @@ drop:
     free(d);
 }
 
+void store_put_test_stats(struct store *s, const char *test_id, char *stats) {
+    struct op *op;
+    char *id = strdup(test_id);
+    if (!id || !s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
+        free(id);
+        free(stats);
+        return;
+    }
+    op->kind = OP_TEST_STATS;
+    op->test_id = id;
+    op->u.stats = stats;
+    push_op(s, op);
+}
+
 void store_put_assignment(struct store *s, struct store_assignment *a) {
     struct op *op;
     if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
@@ -808,13 +840,14 @@ static int test_row(void *ud, sqlite3_stmt *st) {
         .rollout_variant = (long)sqlite3_column_int64(st, 3),
         .predictions = (uint64_t)sqlite3_column_int64(st, 4),
         .last_prediction = sqlite3_column_double(st, 5),
+        .stats = (const char *)sqlite3_column_text(st, 6),
     };
     return ((int (*)(void *, const struct store_test_row *))l->cb)(l->ud, &r);
 }
 
 int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
     struct load_ctx l = {(void *)cb, ud};
-    return each_row(s->wdb, "SELECT id, definition, created, rollout, predictions, last_prediction"
+    return each_row(s->wdb, "SELECT id, definition, created, rollout, predictions, last_prediction, stats"
                             " FROM tests ORDER BY created, id", test_row, &l);
 }
 

@@ -493,6 +493,14 @@ def test_real_traffic_matches_the_documented_schemas(scout, api, doc):
     assert details["feature_prediction_data"], details["feature_prediction_data"]
     c("GET", f"/api/model_details/{mid}")
 
+    # the log, exported (one JSON line validates as one ExportRow) and weighed
+    assert c("GET", f"/api/export/{mid}?format=jsonl&limit=1").count(b"\n") == 1
+    c("GET", f"/api/export/{other}?format=csv")
+    c("GET", f"/api/export/{other}?format=vw&missing_reward=0")
+    c("POST", f"/api/evaluate/{other}", {"policy": "current", "missing_reward": 0})
+    c("POST", f"/api/evaluate/{other}", {"policy": {"probabilities": {"ten": 0.5, "25": 0.5}}, "since": 0, "limit": 100})
+    assert c("POST", f"/api/evaluate/{mid}", {"policy": {"variant": 1}, "since": 4e9})["rows"] == 0
+
     # global rollout and back
     c("POST", f"/api/rollout_global_variant/{mid}", {"variant": "Save money"})
     assert c("POST", "/api/fetch_recommended_variant", {"cb_model_id": mid})["is_global_rollout"] is True

@@ -712,6 +712,86 @@ static void test_scan_decisions_newest_first_with_limit(void **state) {
     assert_int_equal(sc.variant[0], 1);
 }
 
+/* ---- outcomes: the scan behind export and off-policy evaluation ------------------------- */
+
+#define OUTCOMES 2500
+
+struct outcomes {
+    int seen[OUTCOMES];
+    double last_created;
+    int n, out_of_order, stop_after;
+    struct store_outcome r7, settled;   /* copies without the borrowed strings */
+};
+
+static int collect_outcome(void *ud, const struct store_outcome *o) {
+    struct outcomes *c = ud;
+    int i = atoi(o->request_id + 1);
+    if (o->request_id[0] == 'r' && i >= 0 && i < OUTCOMES) c->seen[i]++;
+    if (o->created < c->last_created) c->out_of_order++;
+    c->last_created = o->created;
+    if (!strcmp(o->request_id, "r7")) c->r7 = *o;
+    if (!strcmp(o->request_id, "settled")) c->settled = *o;
+    return ++c->n == c->stop_after;
+}
+
+static void test_scan_outcomes_oldest_first_each_row_once_with_rewards(void **state) {
+    struct fx *f = *state;
+    struct store *s = open_store(f, 1);
+    struct outcomes *c = calloc(1, sizeof *c);
+    double now = util_now(), deadline = util_monotonic() + 10;
+    struct store_reward r[2] = {{.variant_id = -1, .reward = 1.0, .request_id = "r7"},
+                                {.variant_id = -1, .reward = 0.5, .request_id = "r7"}};
+    struct store_decision *d;
+    char rid[16];
+    assert_non_null(c);
+    put_test(s, T1, 1.0);
+    put_test(s, T2, 1.0);
+    /* 1200 decisions share one timestamp: the scan's slices (1000 rows) must split the tie
+     * without losing or repeating a row. */
+    for (int i = 0; i < OUTCOMES; i++) {
+        snprintf(rid, sizeof rid, "r%d", i);
+        store_put_decision(s, new_decision(T1, rid, i % 4, i % 2 ? "{\"k\":1}" : NULL,
+                                           i < 1200 ? 100.0 : 100.0 + i, now + 3600));
+    }
+    store_put_decision(s, new_decision(T1, "early", 0, NULL, 99.0, now + 3600));
+    store_put_decision(s, new_decision(T2, "r1", 0, NULL, 100.0, now + 3600));
+    d = new_decision(T1, "settled", 1, NULL, 5000.0, now + 3600);
+    d->settle_at = now - 1;   /* its window is over: the writer settles it with the default */
+    d->has_default = 1;
+    d->default_reward = 0.25;
+    store_put_decision(s, d);
+    assert_int_equal(store_append_rewards(s, T1, r, 2, NULL, NULL), SCOUT_OK);
+    free(r[0].context);
+    free(r[1].context);
+    do {   /* poll until the writer settled it */
+        memset(c, 0, sizeof *c);
+        assert_int_equal(store_scan_outcomes(s, T1, 100.0, 100000, collect_outcome, c), SCOUT_OK);
+        if (c->settled.settled) break;
+        sleep_ms(20);
+    } while (util_monotonic() < deadline);
+
+    assert_int_equal(c->n, OUTCOMES + 1);   /* not "early", not T2's */
+    assert_int_equal(c->out_of_order, 0);
+    for (int i = 0; i < OUTCOMES; i++) assert_int_equal(c->seen[i], 1);
+    assert_int_equal(c->r7.rewards, 2);
+    assert_true(c->r7.reward_sum == 1.5 && c->r7.propensity == 0.5 && c->r7.variant_id == 3);
+    assert_false(c->r7.settled || c->r7.has_default);
+    assert_true(c->settled.settled && c->settled.has_default && c->settled.default_reward == 0.25);
+    assert_int_equal(c->settled.rewards, 0);
+
+    memset(c, 0, sizeof *c);   /* limit: the oldest rows */
+    assert_int_equal(store_scan_outcomes(s, T1, 0, 1500, collect_outcome, c), SCOUT_OK);
+    assert_int_equal(c->n, 1500);
+    assert_int_equal(c->seen[1499], 0);
+    assert_int_equal(c->seen[1498], 1);   /* "early" came first */
+
+    memset(c, 0, sizeof *c);   /* a callback can stop the walk */
+    c->stop_after = 3;
+    assert_int_equal(store_scan_outcomes(s, T1, 0, 100000, collect_outcome, c), SCOUT_ERR);
+    assert_int_equal(c->n, 3);
+    free(c);
+}
+
 struct arm_counts {
     uint64_t n[4];
     int other;
@@ -929,6 +1009,7 @@ int main(void) {
         T(test_rollout_persists),
         T(test_decision_counts_group_by_bucket_and_variant),
         T(test_scan_decisions_newest_first_with_limit),
+        T(test_scan_outcomes_oldest_first_each_row_once_with_rewards),
         T(test_decision_tallies_persist_per_arm),
         T(test_settings_put_get_round_trip_across_reopen),
         T(test_settings_updates_survive_reopen),

@@ -351,7 +351,7 @@ static const double *probs_locked(struct experiment *e, const json_t *x, int war
 
 struct decision experiment_decide_for(struct experiment *e, const json_t *ctx, const char *user,
                                       int min_updates_default, double *probs) {
-    struct decision d = {0, 1.0, 0, 0, 0, 0};
+    struct decision d = {0, 1.0, 0, 0, 0, 0, 0};
     rng_t *rng = rng_thread();
     int rollout = atomic_load(&e->rollout);
     double buf[SCOUT_MAX_VARIANTS];
@@ -367,6 +367,7 @@ struct decision experiment_decide_for(struct experiment *e, const json_t *ctx, c
     pthread_mutex_lock(&e->lock);
     int warmup = in_warmup_locked(e, min_updates_default);
     const double *p = probs_locked(e, x, warmup, buf);
+    d.model_version = e->policy.version;
     if (probs) memcpy(probs, p, sizeof *probs * (size_t)e->nvariants);
     if (user && (se = sticky_get(&e->sticky, user))) {
         /* The user's variant is fixed: this decision is certain; its propensity is the one the

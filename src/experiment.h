@@ -68,6 +68,7 @@ struct decision {
     int rollout;          /* 1 when a global rollout overrode the policy */
     int sticky;           /* 1 when the user's earlier assignment decided */
     int assigned;         /* 1 when this decision became the user's sticky assignment */
+    uint64_t model_version;   /* reward events the model had learned when it decided */
 };
 
 /* Builds a test from a definition document (what create_model received, or what the store

@@ -122,6 +122,7 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         rec->variant_id = e->variants[d.arm].id;
         rec->propensity = d.propensity;
         rec->explored = d.explored;
+        rec->model_version = d.model_version;
         rec->context = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
         rec->created = now;
         rec->expires = now + atomic_load(&app->settings.context_ttl);
@@ -135,11 +136,11 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
         store_put_decision(app->store, rec);
     }
     http_json(resp, 200,
-              json_pack("{s:O, s:O, s:I, s:s, s:s, s:b, s:f, s:b, s:b}", "recommended_variant",
+              json_pack("{s:O, s:O, s:I, s:s, s:s, s:b, s:f, s:b, s:b, s:I}", "recommended_variant",
                         e->variants[d.arm].label, "variant_label", e->variants[d.arm].label, "variant_id",
                         (json_int_t)e->variants[d.arm].id, "request_id", rid, "cb_model_id", e->id,
                         "is_global_rollout", d.rollout, "propensity", d.propensity, "explored", d.explored,
-                        "sticky", d.sticky));
+                        "sticky", d.sticky, "model_version", (json_int_t)d.model_version));
     if (json_is_true(json_object_get(body, "return_probabilities"))) {
         /* Every variant's probability for this request (what off-policy evaluation logs). */
         json_t *map = json_object();

@@ -32,6 +32,7 @@ struct store_decision {
     int explored;
     char *context;        /* JSON text or NULL; owned by the record */
     double created, expires;
+    uint64_t model_version;   /* reward events the model had learned when it decided */
     double settle_at;     /* end of the reward window (0: none) */
     int aggregate;        /* enum store_aggregate */
     int has_default;      /* default_reward applies when no reward came by settle_at */

@@ -116,8 +116,8 @@ enum stmt_id {
 
 static const char *STMT_SQL[ST_COUNT] = {
     [ST_INSERT_DECISION] = "INSERT OR REPLACE INTO decisions(test_id, request_id, variant, propensity,"
-                           " explored, context, created, expires, settle_at, aggregate, default_reward)"
-                           " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                           " explored, context, created, expires, settle_at, aggregate, default_reward, model_version)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_FIND_DECISION] = "SELECT variant, context, rowid, aggregate, rewards, settled, settle_at FROM decisions"
                          " WHERE test_id=? AND request_id=? AND expires>=?",
     [ST_DECISION_REWARDED] = "UPDATE decisions SET rewards=rewards+1, reward_sum=reward_sum+? WHERE rowid=?",
@@ -210,6 +210,7 @@ static const char *const DECISION_COLUMNS[][2] = {
     {"settle_at", "REAL NOT NULL DEFAULT 0"},    {"aggregate", "INTEGER NOT NULL DEFAULT 0"},
     {"default_reward", "REAL"},                  {"rewards", "INTEGER NOT NULL DEFAULT 0"},
     {"reward_sum", "REAL NOT NULL DEFAULT 0"},   {"settled", "INTEGER NOT NULL DEFAULT 0"},
+    {"model_version", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 static int migrate(sqlite3 *db) {
@@ -327,6 +328,7 @@ static int do_decision(struct store *s, struct store_decision *d) {
     sqlite3_bind_double(st, 9, d->settle_at);
     sqlite3_bind_int(st, 10, d->aggregate);
     if (d->has_default) sqlite3_bind_double(st, 11, d->default_reward);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)d->model_version);
     return step_done(st);
 }
 

@@ -1,5 +1,6 @@
 """Decisions (fetch_recommended_variant) and rewards (update_model): fields, joins, counting."""
 
+import signal
 import time
 import uuid
 
@@ -303,3 +304,15 @@ def test_fresh_decision_is_joined_under_the_default_ttl(scout):
     d = fetch(scout, mid, context={"a": 1})
     out = update(scout, mid, [{"request_id": d["request_id"], "reward": 1}])
     assert out["redis_hits"] == 1
+
+
+def test_a_decision_names_the_model_version_it_was_made_with(scout):
+    """model_version counts the reward events the model had learned: a decision record can be
+    traced to the exact state that made it (and a restart rebuilds that same count)."""
+    mid = create_test(scout, variants={"0": "a", "1": "b"})
+    assert fetch(scout, mid)["model_version"] == 0
+    update(scout, mid, [{"decision": "a", "reward": 1}, {"decision": "b", "reward": 0}, {"decision": "a", "reward": 1}])
+    assert fetch(scout, mid)["model_version"] == 3
+    assert scout.stop(signal.SIGTERM) == 0
+    scout.restart()
+    assert fetch(scout, mid)["model_version"] == 3

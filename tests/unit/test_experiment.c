@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_text.h"
 #include "bandit/context.h"
 #include "experiment.h"
 #include "registry.h"
@@ -31,16 +32,6 @@
 
 #define TEST_ID "00000000-0000-4000-8000-000000000001"
 
-/* Parses JSON text written in the test (fails the test on a typo). */
-static json_t *J(const char *text) {
-    json_error_t jerr;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!v) {
-        print_error("bad JSON in test: %s: %s\n", text, jerr.text);
-        fail();
-    }
-    return v;
-}
 
 /* Builds a test from JSON text; asserts success. */
 static struct experiment *make(const char *def_text, const char *id, double created) {

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_text.h"
 #include "bandit/linear.h"
 #include "bandit/policy.h"
 #include "bandit/rng.h"
@@ -68,16 +69,6 @@ static double phi_cdf(double z) {
     return 0.5 * erfc(-z / M_SQRT2);
 }
 
-/* Parses JSON text written in the test (fails the test on a typo). */
-static json_t *J(const char *text) {
-    json_error_t jerr;
-    json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
-    if (!v) {
-        print_error("bad JSON in test: %s: %s\n", text, jerr.text);
-        fail();
-    }
-    return v;
-}
 
 /* ---- an independent reference: dense A and b per arm, inverted by Gauss–Jordan ----------- */
 

@@ -86,7 +86,7 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
 test: unit integration asan fuzz
 
 # Benchmarks (never part of `make test`). The regret benchmark runs the policies in-process
-# (REGRET_ARGS, default: 20 seeds, 1k/10k/100k rounds, all scenarios), then over HTTP against a
+# (REGRET_ARGS, default: 20 seeds, 1k/3k/10k/100k rounds, all scenarios), then over HTTP against a
 # scoutd it starts (HTTP_REGRET_ARGS).
 REGRET_ARGS ?=
 HTTP_REGRET_ARGS ?= --seeds 20 --rounds 1000,3000 --batch 10

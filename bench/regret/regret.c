@@ -309,7 +309,7 @@ static int parse_horizons(const char *s, long *out) {
 
 int main(int argc, char **argv) {
     long horizons[MAX_HORIZONS];
-    int nh = parse_horizons("1000,10000,100000", horizons), nseeds = 20, nthreads = 2, opt;
+    int nh = parse_horizons("1000,3000,10000,100000", horizons), nseeds = 20, nthreads = 2, opt;
     const char *which = "abcd";
     pthread_t th[64];
     static const struct option longopts[] = {{"seeds", required_argument, 0, 's'},
@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
         else if (opt == 'c') which = optarg;
         else if (opt == 't') nthreads = atoi(optarg);
         else {
-            fprintf(stderr, "usage: %s [--seeds N] [--rounds 1000,10000,100000] [--scenarios abcd] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--seeds N] [--rounds 1000,3000,10000,100000] [--scenarios abcd] [--threads N]\n", argv[0]);
             return 2;
         }
     }

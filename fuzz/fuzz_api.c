@@ -59,7 +59,7 @@ static void setup(void) {
     if (sodium_init() < 0 || !mkdtemp(dir) || config_load(&cfg, 1, argv) != 0) abort();
     log_set_level("error");
     app.cfg = &cfg;
-    if (store_open(&app.store, dir, false) != SCOUT_OK) abort();
+    if (store_open_sqlite(&app.store, dir, false) != SCOUT_OK) abort();
     settings_load(&app.settings, app.store, &cfg);
     if (registry_new(&app.reg) || metrics_new(&app.metrics) || ratelimit_new(&app.ratelimit, 10, 60) ||
         tokens_open(&app.tokens, app.store, NULL, 24) || store_start(app.store))

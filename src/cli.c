@@ -75,7 +75,7 @@ int cli_token(int argc, char **argv) {
     }
     /* Logs of the store go to stderr here: stdout carries the answer. */
     log_set_level("error");
-    if (store_open(&store, dir, false) != SCOUT_OK || store_start(store) != SCOUT_OK ||
+    if (store_open_sqlite(&store, dir, false) != SCOUT_OK || store_start(store) != SCOUT_OK ||
         tokens_open(&tokens, store, NULL, 24) != SCOUT_OK) {
         fprintf(stderr, "scoutd token: cannot open the store in %s\n", dir);
         goto done;

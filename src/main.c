@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
 
     app.cfg = &cfg;
     app.started_at = util_now();
-    if (store_open(&app.store, cfg.data_dir, cfg.sync_full) != SCOUT_OK) goto out;
+    if (store_open_sqlite(&app.store, cfg.data_dir, cfg.sync_full) != SCOUT_OK) goto out;
     settings_load(&app.settings, app.store, &cfg);
     if (registry_new(&app.reg) != SCOUT_OK || metrics_new(&app.metrics) != SCOUT_OK ||
         logstream_new(&app.logstream) != SCOUT_OK ||

@@ -85,8 +85,11 @@ struct store_test_row {
     const char *stats;        /* JSON text kept by store_put_test_stats, or NULL */
 };
 
-/* Opens (creating if needed) the store in dir. sync_full: fsync every commit. */
-int store_open(struct store **out, const char *dir, bool sync_full);
+/* Opens (creating if needed) the embedded store in dir. sync_full: fsync every commit. */
+int store_open_sqlite(struct store **out, const char *dir, bool sync_full);
+
+/* "sqlite" or "redis". */
+const char *store_backend_name(const struct store *s);
 
 /* Starts the writer thread; call after loading. */
 int store_start(struct store *s);

@@ -11,7 +11,7 @@
  * (at most SETTLE_SLICE per step): its summed rewards (aggregation "sum") or the test's default
  * reward (no reward came) become one reward event, committed and then handed to the settle
  * handler, exactly like the events of an update request. */
-#include "store/store.h"
+#include "store/store_backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -144,7 +144,8 @@ static const char *STMT_SQL[ST_COUNT] = {
     [ST_DELETE_TOKEN] = "DELETE FROM tokens WHERE id=?",
 };
 
-struct store {
+struct sq {
+    struct store base;            /* first: a struct store * is a struct sq * */
     sqlite3 *wdb;                 /* writer's connection (used by the loader before start) */
     sqlite3 *rdb;                 /* readers' connection */
     pthread_mutex_t rlock;        /* serialises use of rdb */
@@ -237,10 +238,14 @@ static int migrate(sqlite3 *db) {
                         " WHERE settled=0 AND settle_at>0");
 }
 
-int store_open(struct store **out, const char *dir, bool sync_full) {
+static const struct store_ops sqlite_ops;
+static void sq_close(struct store *base);
+
+int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
     char path[4096];
-    struct store *s = calloc(1, sizeof *s);
+    struct sq *s = calloc(1, sizeof *s);
     if (!s) return SCOUT_ENOMEM;
+    s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->rlock, NULL);
     sem_init(&s->wake, 0, 0);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -259,16 +264,16 @@ int store_open(struct store **out, const char *dir, bool sync_full) {
     }
     if (open_db(path, &s->rdb, sync_full) != SCOUT_OK) goto fail;
     s->last_purge = s->last_settle = util_monotonic();
-    *out = s;
+    *out = &s->base;
     return SCOUT_OK;
 fail:
-    store_close(s);
+    sq_close(&s->base);
     return SCOUT_ESTORE;
 }
 
 /* ---- the writer ---------------------------------------------------------------------- */
 
-static void push_op(struct store *s, struct op *op) {
+static void push_op(struct sq *s, struct op *op) {
     struct op *old = atomic_load(&s->head);
     do {
         op->next = old;
@@ -277,7 +282,7 @@ static void push_op(struct store *s, struct op *op) {
 }
 
 /* Queues op and, for a waiting op, sleeps until the writer committed it. */
-static int submit(struct store *s, struct op *op) {
+static int submit(struct sq *s, struct op *op) {
     int rc;
     if (!s->started || atomic_load(&s->stopping)) return SCOUT_ECLOSED;
     op->wait = 1;
@@ -315,7 +320,7 @@ static void tally_add(struct tally **t, size_t *n, size_t *cap, const char *test
     (*t)[(*n)++] = (struct tally){test_id, variant, 1, ts};
 }
 
-static int do_decision(struct store *s, struct store_decision *d) {
+static int do_decision(struct sq *s, struct store_decision *d) {
     sqlite3_stmt *st = s->st[ST_INSERT_DECISION];
     sqlite3_bind_text(st, 1, d->test_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d->request_id, -1, SQLITE_STATIC);
@@ -332,7 +337,7 @@ static int do_decision(struct store *s, struct store_decision *d) {
     return step_done(st);
 }
 
-static int test_exists(struct store *s, const char *id) {
+static int test_exists(struct sq *s, const char *id) {
     sqlite3_stmt *st = s->st[ST_TEST_EXISTS];
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -342,7 +347,7 @@ static int test_exists(struct store *s, const char *id) {
 }
 
 /* Resolves request ids and inserts the events of one update request, all or nothing. */
-static int do_rewards(struct store *s, struct op *op) {
+static int do_rewards(struct sq *s, struct op *op) {
     struct store_reward *ev = op->u.rewards.ev;
     double now = util_now();
     if (!test_exists(s, op->test_id)) return SCOUT_ENOTFOUND;
@@ -406,7 +411,7 @@ fail:
 /* One settle step: decisions whose reward window closed become reward events (their summed
  * rewards, or the default reward when none came) in one transaction; the handler sees them
  * after the commit, in order. */
-static void settle_step(struct store *s) {
+static void settle_step(struct sq *s) {
     struct settled {
         char test_id[SCOUT_ID_LEN + 1];
         long variant;
@@ -468,12 +473,13 @@ done:
     free(out);
 }
 
-void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg) {
+static void sq_set_settle_handler(struct store *base, store_settle_fn fn, void *arg) {
+    struct sq *s = (struct sq *)base;
     s->on_settle = fn;
     s->settle_arg = arg;
 }
 
-static int do_delete(struct store *s, const char *id) {
+static int do_delete(struct sq *s, const char *id) {
     static const char *sql[] = {"DELETE FROM rewards WHERE test_id=?", "DELETE FROM decisions WHERE test_id=?",
                                 "DELETE FROM assignments WHERE test_id=?",
                                 "DELETE FROM arm_predictions WHERE test_id=?", "DELETE FROM tests WHERE id=?"};
@@ -489,7 +495,7 @@ static int do_delete(struct store *s, const char *id) {
     return rc;
 }
 
-static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, size_t *ct) {
+static int do_op(struct sq *s, struct op *op, struct tally **t, size_t *nt, size_t *ct) {
     sqlite3_stmt *st;
     switch (op->kind) {
     case OP_DECISION: {
@@ -565,7 +571,7 @@ static int do_op(struct store *s, struct op *op, struct tally **t, size_t *nt, s
     return SCOUT_ERR;
 }
 
-static int write_tallies(struct store *s, struct tally *t, size_t n) {
+static int write_tallies(struct sq *s, struct tally *t, size_t n) {
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st = s->st[ST_ARM_PREDICTIONS];
         sqlite3_bind_text(st, 1, t[i].test_id, -1, SQLITE_STATIC);
@@ -581,7 +587,7 @@ static int write_tallies(struct store *s, struct tally *t, size_t n) {
     return SCOUT_OK;
 }
 
-static void run_batch(struct store *s, struct op *ops) {
+static void run_batch(struct sq *s, struct op *ops) {
     struct tally *t = NULL;
     size_t nt = 0, ct = 0;
     double started = util_monotonic();
@@ -627,7 +633,7 @@ static void run_batch(struct store *s, struct op *ops) {
 }
 
 /* One bounded purge step of expired decision records. */
-static void purge_step(struct store *s) {
+static void purge_step(struct sq *s) {
     sqlite3_stmt *st = s->st[ST_PURGE];
     sqlite3_bind_double(st, 1, util_now());
     sqlite3_bind_int(st, 2, PURGE_SLICE);
@@ -641,7 +647,7 @@ static void purge_step(struct store *s) {
 }
 
 static void *writer_main(void *arg) {
-    struct store *s = arg;
+    struct sq *s = arg;
     for (;;) {
         struct op *ops = atomic_exchange(&s->head, NULL), *rev = NULL;
         if (!ops) {
@@ -685,13 +691,15 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
-int store_start(struct store *s) {
+static int sq_start(struct store *base) {
+    struct sq *s = (struct sq *)base;
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) return SCOUT_ERR;
     s->started = 1;
     return SCOUT_OK;
 }
 
-void store_close(struct store *s) {
+static void sq_close(struct store *base) {
+    struct sq *s = (struct sq *)base;
     if (!s) return;
     if (s->started) {
         atomic_store(&s->stopping, 1);
@@ -708,37 +716,44 @@ void store_close(struct store *s) {
 
 /* ---- public writes ----------------------------------------------------------------- */
 
-int store_put_setting(struct store *s, const char *key, const char *json) {
+static int sq_put_setting(struct store *base, const char *key, const char *json) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_SETTING, .u.setting = {key, json}};
     return submit(s, &op);
 }
 
-int store_put_test(struct store *s, const char *id, const char *definition, double created) {
+static int sq_put_test(struct store *base, const char *id, const char *definition, double created) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_PUT_TEST, .test_id = id, .u.put = {definition, created}};
     return submit(s, &op);
 }
 
-int store_delete_test(struct store *s, const char *id) {
+static int sq_delete_test(struct store *base, const char *id) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_DELETE_TEST, .test_id = id};
     return submit(s, &op);
 }
 
-int store_set_rollout(struct store *s, const char *id, long variant_id) {
+static int sq_set_rollout(struct store *base, const char *id, long variant_id) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_ROLLOUT, .test_id = id, .u.rollout = variant_id};
     return submit(s, &op);
 }
 
-int store_put_token(struct store *s, const struct store_token *tk) {
+static int sq_put_token(struct store *base, const struct store_token *tk) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_TOKEN, .u.token = tk};
     return submit(s, &op);
 }
 
-int store_delete_token(struct store *s, const char *id) {
+static int sq_delete_token(struct store *base, const char *id) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_TOKEN_DELETE, .test_id = id};   /* test_id carries the key */
     return submit(s, &op);
 }
 
-void store_touch_token(struct store *s, const char *id, double last_used) {
+static void sq_touch_token(struct store *base, const char *id, double last_used) {
+    struct sq *s = (struct sq *)base;
     struct op *op;
     if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) return;
     op->kind = OP_TOKEN_TOUCH;
@@ -747,12 +762,14 @@ void store_touch_token(struct store *s, const char *id, double last_used) {
     push_op(s, op);
 }
 
-int store_flush(struct store *s) {
+static int sq_flush(struct store *base) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_FLUSH};
     return submit(s, &op);
 }
 
-void store_put_decision(struct store *s, struct store_decision *d) {
+static void sq_put_decision(struct store *base, struct store_decision *d) {
+    struct sq *s = (struct sq *)base;
     struct op *op;
     if (!s->started || atomic_load(&s->stopping)) goto drop;
     if (atomic_fetch_add(&s->pending_decisions, 1) >= MAX_PENDING_DECISIONS) {
@@ -776,7 +793,8 @@ drop:
     free(d);
 }
 
-void store_put_test_stats(struct store *s, const char *test_id, char *stats) {
+static void sq_put_test_stats(struct store *base, const char *test_id, char *stats) {
+    struct sq *s = (struct sq *)base;
     struct op *op;
     char *id = strdup(test_id);
     if (!id || !s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
@@ -790,7 +808,8 @@ void store_put_test_stats(struct store *s, const char *test_id, char *stats) {
     push_op(s, op);
 }
 
-void store_put_assignment(struct store *s, struct store_assignment *a) {
+static void sq_put_assignment(struct store *base, struct store_assignment *a) {
+    struct sq *s = (struct sq *)base;
     struct op *op;
     if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
         free(a);
@@ -802,8 +821,9 @@ void store_put_assignment(struct store *s, struct store_assignment *a) {
     push_op(s, op);
 }
 
-int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
+static int sq_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n,
                          store_commit_fn on_commit, void *arg) {
+    struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_REWARDS, .test_id = test_id, .u.rewards = {ev, n, on_commit, arg}};
     return submit(s, &op);
 }
@@ -847,7 +867,8 @@ static int test_row(void *ud, sqlite3_stmt *st) {
     return ((int (*)(void *, const struct store_test_row *))l->cb)(l->ud, &r);
 }
 
-int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
+static int sq_load_tests(struct store *base, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
+    struct sq *s = (struct sq *)base;
     struct load_ctx l = {(void *)cb, ud};
     return each_row(s->wdb, "SELECT id, definition, created, rollout, predictions, last_prediction, stats"
                             " FROM tests ORDER BY created, id", test_row, &l);
@@ -860,8 +881,9 @@ static int arm_row(void *ud, sqlite3_stmt *st) {
         (uint64_t)sqlite3_column_int64(st, 2));
 }
 
-int store_load_arm_predictions(struct store *s,
+static int sq_load_arm_predictions(struct store *base,
                                int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud) {
+    struct sq *s = (struct sq *)base;
     struct load_ctx l = {(void *)cb, ud};
     return each_row(s->wdb, "SELECT test_id, variant, predictions FROM arm_predictions", arm_row, &l);
 }
@@ -873,10 +895,11 @@ static int reward_row(void *ud, sqlite3_stmt *st) {
         sqlite3_column_double(st, 2), (const char *)sqlite3_column_text(st, 3), sqlite3_column_double(st, 4));
 }
 
-int store_load_rewards(struct store *s,
+static int sq_load_rewards(struct store *base,
                        int (*cb)(void *ud, const char *test_id, long variant_id, double reward,
                                  const char *context, double ts),
                        void *ud) {
+    struct sq *s = (struct sq *)base;
     struct load_ctx l = {(void *)cb, ud};
     /* Replayed in commit order: the fold then equals the state before the restart exactly. */
     return each_row(s->wdb, "SELECT test_id, variant, reward, context, ts FROM rewards ORDER BY seq", reward_row, &l);
@@ -889,15 +912,17 @@ static int assignment_row(void *ud, sqlite3_stmt *st) {
         (long)sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
 }
 
-int store_load_assignments(struct store *s,
+static int sq_load_assignments(struct store *base,
                            int (*cb)(void *ud, const char *test_id, const char *user, long variant_id, double propensity),
                            void *ud) {
+    struct sq *s = (struct sq *)base;
     struct load_ctx l = {(void *)cb, ud};
     return each_row(s->wdb, "SELECT test_id, user_key, variant, propensity FROM assignments ORDER BY test_id",
                     assignment_row, &l);
 }
 
-int store_get_setting(struct store *s, const char *key, char **out) {
+static int sq_get_setting(struct store *base, const char *key, char **out) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE;
     *out = NULL;
@@ -917,7 +942,8 @@ int store_get_setting(struct store *s, const char *key, char **out) {
     return rc;
 }
 
-int store_count_decisions(struct store *s, double now, long *out) {
+static int sq_count_decisions(struct store *base, double now, long *out) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE;
     pthread_mutex_lock(&s->rlock);
@@ -933,9 +959,10 @@ int store_count_decisions(struct store *s, double now, long *out) {
     return rc;
 }
 
-int store_scan_decisions(struct store *s, const char *test_id, double since, int limit,
+static int sq_scan_decisions(struct store *base, const char *test_id, double since, int limit,
                          void (*cb)(void *ud, double created, long variant_id, int explored, const char *context),
                          void *ud) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE, step;
     pthread_mutex_lock(&s->rlock);
@@ -965,7 +992,7 @@ struct outcome_slot {
 
 /* Copies the next slice — rows after (*created, *rowid) in (created, rowid) order — into slots
  * and moves the cursor past it. */
-static int read_outcomes(struct store *s, const char *test_id, double *created, int64_t *rowid, int want,
+static int read_outcomes(struct sq *s, const char *test_id, double *created, int64_t *rowid, int want,
                          struct outcome_slot *slots, int *got) {
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE, step = SQLITE_ERROR;
@@ -1016,8 +1043,9 @@ static int read_outcomes(struct store *s, const char *test_id, double *created, 
     return rc;
 }
 
-int store_scan_outcomes(struct store *s, const char *test_id, double since, long limit,
+static int sq_scan_outcomes(struct store *base, const char *test_id, double since, long limit,
                         int (*cb)(void *ud, const struct store_outcome *o), void *ud) {
+    struct sq *s = (struct sq *)base;
     struct outcome_slot *slots = calloc(OUTCOME_SLICE, sizeof *slots);
     double created = since;
     int64_t rowid = INT64_MIN;
@@ -1038,9 +1066,10 @@ int store_scan_outcomes(struct store *s, const char *test_id, double since, long
     return rc;
 }
 
-int store_decision_counts(struct store *s, const char *test_id, double since, double granularity,
+static int sq_decision_counts(struct store *base, const char *test_id, double since, double granularity,
                           void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
                           void *ud) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE, step;
     pthread_mutex_lock(&s->rlock);
@@ -1060,7 +1089,8 @@ int store_decision_counts(struct store *s, const char *test_id, double since, do
     return rc;
 }
 
-int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
+static int sq_load_tokens(struct store *base, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE, step = SQLITE_ERROR;
     pthread_mutex_lock(&s->rlock);
@@ -1087,7 +1117,8 @@ int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_to
     return rc;
 }
 
-int store_tokens_version(struct store *s, long *out) {
+static int sq_tokens_version(struct store *base, long *out) {
+    struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
     int rc = SCOUT_ESTORE;
     pthread_mutex_lock(&s->rlock);
@@ -1102,7 +1133,8 @@ int store_tokens_version(struct store *s, long *out) {
     return rc;
 }
 
-void store_render_metrics(struct store *s, struct metrics_text *t) {
+static void sq_render_metrics(struct store *base, struct metrics_text *t) {
+    struct sq *s = (struct sq *)base;
     metrics_printf(t, "# HELP scout_store_operations_total Store operations by kind and result.\n"
                       "# TYPE scout_store_operations_total counter\n");
     for (int k = 0; k <= OP_TOKEN_TOUCH; k++) {
@@ -1126,10 +1158,43 @@ void store_render_metrics(struct store *s, struct metrics_text *t) {
                    (unsigned long long)atomic_load(&s->settled));
 }
 
-int store_ping(struct store *s) {
+static int sq_ping(struct store *base) {
+    struct sq *s = (struct sq *)base;
     int rc;
     pthread_mutex_lock(&s->rlock);
     rc = exec_sql(s->rdb, "SELECT 1");
     pthread_mutex_unlock(&s->rlock);
     return rc;
 }
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .set_settle_handler = sq_set_settle_handler,
+    .start = sq_start,
+    .close = sq_close,
+    .put_setting = sq_put_setting,
+    .put_test = sq_put_test,
+    .delete_test = sq_delete_test,
+    .set_rollout = sq_set_rollout,
+    .put_token = sq_put_token,
+    .delete_token = sq_delete_token,
+    .touch_token = sq_touch_token,
+    .flush = sq_flush,
+    .put_decision = sq_put_decision,
+    .put_test_stats = sq_put_test_stats,
+    .put_assignment = sq_put_assignment,
+    .append_rewards = sq_append_rewards,
+    .load_tests = sq_load_tests,
+    .load_arm_predictions = sq_load_arm_predictions,
+    .load_rewards = sq_load_rewards,
+    .load_assignments = sq_load_assignments,
+    .get_setting = sq_get_setting,
+    .count_decisions = sq_count_decisions,
+    .scan_decisions = sq_scan_decisions,
+    .scan_outcomes = sq_scan_outcomes,
+    .decision_counts = sq_decision_counts,
+    .load_tokens = sq_load_tokens,
+    .tokens_version = sq_tokens_version,
+    .render_metrics = sq_render_metrics,
+    .ping = sq_ping,
+};

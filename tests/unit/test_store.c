@@ -72,7 +72,7 @@ static int teardown(void **state) {
 /* Opens the store of the fixture; `start` also starts the writer. */
 static struct store *open_store(struct fx *f, int start) {
     assert_null(f->s);
-    assert_int_equal(store_open(&f->s, f->dir, false), SCOUT_OK);
+    assert_int_equal(store_open_sqlite(&f->s, f->dir, false), SCOUT_OK);
     if (start) assert_int_equal(store_start(f->s), SCOUT_OK);
     return f->s;
 }

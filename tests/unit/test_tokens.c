@@ -78,7 +78,7 @@ static int teardown(void **state) {
 
 static void open_store(struct fx *f) {
     assert_null(f->s);
-    assert_int_equal(store_open(&f->s, f->dir, false), SCOUT_OK);
+    assert_int_equal(store_open_sqlite(&f->s, f->dir, false), SCOUT_OK);
     assert_int_equal(store_start(f->s), SCOUT_OK);
 }
 

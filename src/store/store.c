@@ -1,0 +1,119 @@
+/* store.c — the store's public calls (store.h), forwarded to the backend chosen at open:
+ * SQLite in the data directory (store_sqlite.c) or Redis (store_redis.c). */
+#include "store/store_backend.h"
+
+const char *store_backend_name(const struct store *s) {
+    return s->ops->name;
+}
+
+void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg) {
+    s->ops->set_settle_handler(s, fn, arg);
+}
+
+int store_start(struct store *s) {
+    return s->ops->start(s);
+}
+
+void store_close(struct store *s) {
+    if (s) s->ops->close(s);
+}
+
+int store_put_setting(struct store *s, const char *key, const char *json) {
+    return s->ops->put_setting(s, key, json);
+}
+
+int store_put_test(struct store *s, const char *id, const char *definition, double created) {
+    return s->ops->put_test(s, id, definition, created);
+}
+
+int store_delete_test(struct store *s, const char *id) {
+    return s->ops->delete_test(s, id);
+}
+
+int store_set_rollout(struct store *s, const char *id, long variant_id) {
+    return s->ops->set_rollout(s, id, variant_id);
+}
+
+int store_put_token(struct store *s, const struct store_token *tk) {
+    return s->ops->put_token(s, tk);
+}
+
+int store_delete_token(struct store *s, const char *id) {
+    return s->ops->delete_token(s, id);
+}
+
+void store_touch_token(struct store *s, const char *id, double last_used) {
+    s->ops->touch_token(s, id, last_used);
+}
+
+int store_flush(struct store *s) {
+    return s->ops->flush(s);
+}
+
+void store_put_decision(struct store *s, struct store_decision *d) {
+    s->ops->put_decision(s, d);
+}
+
+void store_put_test_stats(struct store *s, const char *test_id, char *stats) {
+    s->ops->put_test_stats(s, test_id, stats);
+}
+
+void store_put_assignment(struct store *s, struct store_assignment *a) {
+    s->ops->put_assignment(s, a);
+}
+
+int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n, store_commit_fn on_commit, void *arg) {
+    return s->ops->append_rewards(s, test_id, ev, n, on_commit, arg);
+}
+
+int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
+    return s->ops->load_tests(s, cb, ud);
+}
+
+int store_load_arm_predictions(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud) {
+    return s->ops->load_arm_predictions(s, cb, ud);
+}
+
+int store_load_rewards(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts), void *ud) {
+    return s->ops->load_rewards(s, cb, ud);
+}
+
+int store_load_assignments(struct store *s, int (*cb)(void *ud, const char *test_id, const char *user, long variant_id, double propensity), void *ud) {
+    return s->ops->load_assignments(s, cb, ud);
+}
+
+int store_get_setting(struct store *s, const char *key, char **out) {
+    return s->ops->get_setting(s, key, out);
+}
+
+int store_count_decisions(struct store *s, double now, long *out) {
+    return s->ops->count_decisions(s, now, out);
+}
+
+int store_scan_decisions(struct store *s, const char *test_id, double since, int limit, void (*cb)(void *ud, double created, long variant_id, int explored, const char *context), void *ud) {
+    return s->ops->scan_decisions(s, test_id, since, limit, cb, ud);
+}
+
+int store_scan_outcomes(struct store *s, const char *test_id, double since, long limit, int (*cb)(void *ud, const struct store_outcome *o), void *ud) {
+    return s->ops->scan_outcomes(s, test_id, since, limit, cb, ud);
+}
+
+int store_decision_counts(struct store *s, const char *test_id, double since, double granularity, void (*cb)(void *ud, long bucket, long variant_id, long count, long explored), void *ud) {
+    return s->ops->decision_counts(s, test_id, since, granularity, cb, ud);
+}
+
+int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
+    return s->ops->load_tokens(s, cb, ud);
+}
+
+int store_tokens_version(struct store *s, long *out) {
+    return s->ops->tokens_version(s, out);
+}
+
+void store_render_metrics(struct store *s, struct metrics_text *t) {
+    s->ops->render_metrics(s, t);
+}
+
+int store_ping(struct store *s) {
+    return s->ops->ping(s);
+}

@@ -3,7 +3,7 @@
 
 CC       ?= gcc
 SHELL    := /bin/bash
-PKGS     := libmicrohttpd jansson sqlite3 libsodium
+PKGS     := libmicrohttpd jansson sqlite3 libsodium hiredis
 OPT      ?= -O2 -g
 CFLAGS   := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -pthread -Isrc $(shell pkg-config --cflags $(PKGS))

@@ -95,7 +95,7 @@ void app_save_all_counters(struct app *app) {
     registry_release_list(list, n);
 }
 
-void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {
+void app_on_event(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {
     struct app *app = arg;
     struct experiment *e = registry_get(app->reg, test_id);
     apply_event(e, variant_id, reward, context, ts);

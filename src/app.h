@@ -37,8 +37,8 @@ int app_load(struct app *app);
 void app_save_counters(struct app *app, struct experiment *e, int force);
 void app_save_all_counters(struct app *app);
 
-/* The store's settle handler (store_settle_fn): folds an event made when a decision's reward
- * window ended into its test. arg is the app. */
-void app_on_settled(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts);
+/* The store's event handler (store_event_fn): folds a durable reward event into its test's
+ * learned state. arg is the app. */
+void app_on_event(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts);
 
 #endif

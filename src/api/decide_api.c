@@ -2,8 +2,8 @@
  * A fetch touches only memory: the test's policy under its mutex, then a decision record
  * queued for the store without waiting. An update is validated whole first (an unknown variant
  * refuses the entire request, nothing applied), then committed as one transaction; the answer
- * goes out only after the commit, and the learned state folds the events in on the store's
- * writer thread, in commit order. */
+ * goes out only after the commit, and the learned state has folded the events in by then,
+ * through the store's event handler (app_on_event), in commit order. */
 #include "api/api.h"
 
 #include <math.h>
@@ -153,19 +153,6 @@ done:
     experiment_unref(e);
 }
 
-/* Applies committed events to the test's learned state (runs on the store's writer). */
-static void apply_committed(void *arg, const struct store_reward *ev, int n) {
-    struct experiment *e = arg;
-    for (int i = 0; i < n; i++) {
-        json_t *ctx;
-        int arm;
-        if (!ev[i].applied || (arm = experiment_index_of_id(e, ev[i].variant_id)) < 0) continue;
-        ctx = ev[i].context ? json_loads(ev[i].context, 0, NULL) : NULL;
-        experiment_apply_reward(e, arm, ev[i].reward, ctx, ev[i].ts);
-        json_decref(ctx);
-    }
-}
-
 /* Validates one update into ev; 0 after answering the error. */
 static int read_update(struct experiment *e, const json_t *u, size_t idx, struct store_reward *ev,
                        struct http_resp *resp) {
@@ -254,7 +241,7 @@ void api_update(struct app *app, const struct http_req *req, struct http_resp *r
     json_array_foreach(updates, i, u) {
         if (!read_update(e, u, i, &ev[i], resp)) goto done;
     }
-    rc = n ? store_append_rewards(app->store, e->id, ev, (int)n, apply_committed, e) : SCOUT_OK;
+    rc = n ? store_append_rewards(app->store, e->id, ev, (int)n) : SCOUT_OK;
     if (rc != SCOUT_OK) {
         api_store_error(resp, rc);
         goto done;

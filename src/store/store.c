@@ -6,8 +6,8 @@ const char *store_backend_name(const struct store *s) {
     return s->ops->name;
 }
 
-void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg) {
-    s->ops->set_settle_handler(s, fn, arg);
+void store_set_event_handler(struct store *s, store_event_fn fn, void *arg) {
+    s->ops->set_event_handler(s, fn, arg);
 }
 
 int store_start(struct store *s) {
@@ -62,8 +62,8 @@ void store_put_assignment(struct store *s, struct store_assignment *a) {
     s->ops->put_assignment(s, a);
 }
 
-int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n, store_commit_fn on_commit, void *arg) {
-    return s->ops->append_rewards(s, test_id, ev, n, on_commit, arg);
+int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n) {
+    return s->ops->append_rewards(s, test_id, ev, n);
 }
 
 int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {

@@ -3,9 +3,8 @@
  * Writes go through one writer thread that batches everything queued into one transaction
  * (group commit). Rewards and definitions wait for their commit — "acknowledged" means
  * committed —; decision records do not wait (a decision must never block on the disk) and are
- * committed within a few milliseconds. Callbacks given with rewards run on the writer thread,
- * in commit order, so the in-memory state folds events in exactly the order a restart replays
- * them. */
+ * committed within a few milliseconds. The event handler runs on the writer thread, in commit
+ * order, so the in-memory state folds events in exactly the order a restart replays them. */
 #ifndef SCOUT_STORE_H
 #define SCOUT_STORE_H
 
@@ -72,8 +71,6 @@ struct store_reward {
     double ts;
 };
 
-/* Runs on the writer thread after the rewards committed, with the events that were stored. */
-typedef void (*store_commit_fn)(void *arg, const struct store_reward *ev, int n);
 
 struct store_test_row {
     const char *id;
@@ -130,17 +127,19 @@ int store_load_assignments(struct store *s,
 /* Queues a decision record; the store takes ownership of d (malloc'd) and its context. */
 void store_put_decision(struct store *s, struct store_decision *d);
 
-/* Stores the events durably in one transaction (all or nothing), resolving request ids, and
- * calls on_commit after the commit. SCOUT_ENOTFOUND when the test is gone. */
-int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n,
-                         store_commit_fn on_commit, void *arg);
+/* Stores the events durably in one transaction (all or nothing), resolving request ids; the
+ * event handler has seen them when this returns SCOUT_OK. SCOUT_ENOTFOUND when the test is
+ * gone. */
+int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n);
 
-/* Receives an event made by settling a decision (on the writer thread, after its commit). */
-typedef void (*store_settle_fn)(void *arg, const char *test_id, long variant_id, double reward,
-                                const char *context, double ts);
+/* Receives every reward event once it is durable, in the order of the store's log (the order a
+ * restart replays): the events of update requests and those made by settling decisions. Runs
+ * on a store thread; context is JSON text or NULL. */
+typedef void (*store_event_fn)(void *arg, const char *test_id, long variant_id, double reward,
+                               const char *context, double ts);
 
-/* Sets who folds settled events into the learned state; call before store_start. */
-void store_set_settle_handler(struct store *s, store_settle_fn fn, void *arg);
+/* Sets who folds events into the learned state; call before store_start. */
+void store_set_event_handler(struct store *s, store_event_fn fn, void *arg);
 
 /* Waits until everything queued before the call is committed. */
 int store_flush(struct store *s);

@@ -8,7 +8,7 @@
 
 struct store_ops {
     const char *name;   /* "sqlite", "redis" */
-    void (*set_settle_handler)(struct store *s, store_settle_fn fn, void *arg);
+    void (*set_event_handler)(struct store *s, store_event_fn fn, void *arg);
     int (*start)(struct store *s);
     void (*close)(struct store *s);
     int (*put_setting)(struct store *s, const char *key, const char *json);
@@ -22,7 +22,7 @@ struct store_ops {
     void (*put_decision)(struct store *s, struct store_decision *d);
     void (*put_test_stats)(struct store *s, const char *test_id, char *stats);
     void (*put_assignment)(struct store *s, struct store_assignment *a);
-    int (*append_rewards)(struct store *s, const char *test_id, struct store_reward *ev, int n, store_commit_fn on_commit, void *arg);
+    int (*append_rewards)(struct store *s, const char *test_id, struct store_reward *ev, int n);
     int (*load_tests)(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud);
     int (*load_arm_predictions)(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud);
     int (*load_rewards)(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts), void *ud);

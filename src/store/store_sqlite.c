@@ -9,7 +9,7 @@
  * Expired decision records are purged by the writer in slices of PURGE_SLICE rows.
  * A decision of a test with a reward wait time is settled by the writer when the wait is over
  * (at most SETTLE_SLICE per step): its summed rewards (aggregation "sum") or the test's default
- * reward (no reward came) become one reward event, committed and then handed to the settle
+ * reward (no reward came) become one reward event, committed and then handed to the event
  * handler, exactly like the events of an update request. */
 #include "store/store_backend.h"
 
@@ -89,8 +89,6 @@ struct op {
         struct {
             struct store_reward *ev;
             int n;
-            store_commit_fn on_commit;
-            void *arg;
         } rewards;
         struct {
             const char *definition;
@@ -160,8 +158,8 @@ struct sq {
     int purge_backlog;
     double last_settle;
     int settle_backlog;
-    store_settle_fn on_settle;    /* receives settled events after their commit */
-    void *settle_arg;
+    store_event_fn on_event;      /* receives every event after its commit */
+    void *event_arg;
     /* Figures for /metrics, updated by the writer. */
     _Atomic uint64_t ops_done[OP_TOKEN_TOUCH + 1];
     _Atomic uint64_t ops_failed[OP_TOKEN_TOUCH + 1];
@@ -463,7 +461,7 @@ done:
     if (ok && exec_sql(s->wdb, "COMMIT") == SCOUT_OK) {
         s->settle_backlog = rows == SETTLE_SLICE;
         for (int i = 0; i < n; i++)
-            if (s->on_settle) s->on_settle(s->settle_arg, out[i].test_id, out[i].variant, out[i].reward, out[i].context, now);
+            if (s->on_event) s->on_event(s->event_arg, out[i].test_id, out[i].variant, out[i].reward, out[i].context, now);
         atomic_fetch_add(&s->settled, (uint64_t)n);
     } else {
         exec_sql(s->wdb, "ROLLBACK");
@@ -473,10 +471,10 @@ done:
     free(out);
 }
 
-static void sq_set_settle_handler(struct store *base, store_settle_fn fn, void *arg) {
+static void sq_set_event_handler(struct store *base, store_event_fn fn, void *arg) {
     struct sq *s = (struct sq *)base;
-    s->on_settle = fn;
-    s->settle_arg = arg;
+    s->on_event = fn;
+    s->event_arg = arg;
 }
 
 static int do_delete(struct sq *s, const char *id) {
@@ -610,9 +608,11 @@ static void run_batch(struct sq *s, struct op *ops) {
         next = op->next;   /* a woken caller may free its op at once */
         if (commit_rc != SCOUT_OK) op->status = SCOUT_ESTORE;
         atomic_fetch_add(op->status == SCOUT_OK ? &s->ops_done[op->kind] : &s->ops_failed[op->kind], 1);
-        if (op->kind == OP_REWARDS && op->status == SCOUT_OK && op->u.rewards.on_commit) {
-            struct store_reward *ev = op->u.rewards.ev;
-            op->u.rewards.on_commit(op->u.rewards.arg, ev, op->u.rewards.n);
+        if (op->kind == OP_REWARDS && op->status == SCOUT_OK && s->on_event) {
+            const struct store_reward *ev = op->u.rewards.ev;
+            for (int i = 0; i < op->u.rewards.n; i++)
+                if (ev[i].applied)
+                    s->on_event(s->event_arg, op->test_id, ev[i].variant_id, ev[i].reward, ev[i].context, ev[i].ts);
         }
         if (op->kind == OP_DECISION) atomic_fetch_sub(&s->pending_decisions, 1);
         if (op->wait) {
@@ -821,10 +821,9 @@ static void sq_put_assignment(struct store *base, struct store_assignment *a) {
     push_op(s, op);
 }
 
-static int sq_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n,
-                         store_commit_fn on_commit, void *arg) {
+static int sq_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n) {
     struct sq *s = (struct sq *)base;
-    struct op op = {.kind = OP_REWARDS, .test_id = test_id, .u.rewards = {ev, n, on_commit, arg}};
+    struct op op = {.kind = OP_REWARDS, .test_id = test_id, .u.rewards = {ev, n}};
     return submit(s, &op);
 }
 
@@ -1169,7 +1168,7 @@ static int sq_ping(struct store *base) {
 
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
-    .set_settle_handler = sq_set_settle_handler,
+    .set_event_handler = sq_set_event_handler,
     .start = sq_start,
     .close = sq_close,
     .put_setting = sq_put_setting,

@@ -5,7 +5,7 @@
  * What must hold:
  *   - an acknowledged write (store_append_rewards returned SCOUT_OK) survives close + reopen,
  *     and store_load_rewards replays the events in commit order with the same values;
- *   - on_commit callbacks run in that same order, so live state == state rebuilt on restart;
+ *   - the event handler sees events in that same order, so live state == state rebuilt on restart;
  *   - rewards join a live decision by request_id; expired decisions are neither joined nor kept;
  *   - deleting a test removes it and its events, and later rewards for it are refused;
  *   - settings, rollouts and decision counters persist; concurrent writers lose nothing.
@@ -135,7 +135,7 @@ struct event {
 struct events {
     struct event *v;
     size_t n, cap;
-    pthread_mutex_t lock;   /* on_commit runs on the writer thread */
+    pthread_mutex_t lock;   /* the event handler runs on the writer thread */
 };
 
 static void events_init(struct events *e) {
@@ -176,20 +176,18 @@ static void load_all(struct store *s, struct events *out) {
     assert_int_equal(store_load_rewards(s, load_event, out), SCOUT_OK);
 }
 
-struct commit_log {
-    struct events ev;
-    const char *test_id;
-    int calls;
-};
+/* The event handler: records the stored events in the order the writer commits them. */
+static void log_event(void *arg, const char *test_id, long variant, double reward, const char *context, double ts) {
+    events_push(arg, test_id, variant, reward, context, ts);
+}
 
-/* on_commit: records the stored events in the order the writer commits them. */
-static void log_commit(void *arg, const struct store_reward *ev, int n) {
-    struct commit_log *l = arg;
-    pthread_mutex_lock(&l->ev.lock);
-    l->calls++;
-    pthread_mutex_unlock(&l->ev.lock);
-    for (int i = 0; i < n; i++)
-        if (ev[i].applied) events_push(&l->ev, l->test_id, ev[i].variant_id, ev[i].reward, ev[i].context, ev[i].ts);
+/* Opens and starts a store whose events go to log. */
+static struct store *open_logged(struct fx *f, struct events *log) {
+    events_init(log);
+    open_store(f, 0);
+    store_set_event_handler(f->s, log_event, log);
+    assert_int_equal(store_start(f->s), SCOUT_OK);
+    return f->s;
 }
 
 static int same_bits(double a, double b) {
@@ -229,8 +227,8 @@ static void test_acknowledged_rewards_survive_reopen(void **state) {
     struct store_reward b[2] = {{.variant_id = 3, .reward = 1.0}, {.variant_id = 2, .reward = 0.1}};
     put_test(s, T1, 1000.0);
 
-    assert_int_equal(store_append_rewards(s, T1, a, 3, NULL, NULL), SCOUT_OK);
-    assert_int_equal(store_append_rewards(s, T1, b, 2, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, a, 3), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, b, 2), SCOUT_OK);
     events_init(&want);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(a[i].applied, 1);
@@ -281,7 +279,7 @@ static void test_writes_before_start_are_refused(void **state) {
     struct store *s = open_store(f, 0);
     struct store_reward r = {.variant_id = 0, .reward = 1.0};
     assert_int_equal(store_put_test(s, T1, DEF, 1.0), SCOUT_ECLOSED);
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_ECLOSED);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_ECLOSED);
     assert_int_equal(store_put_setting(s, "k", "1"), SCOUT_ECLOSED);
     store_put_decision(s, new_decision(T1, "r", 0, "{}", 1.0, 2.0));   /* dropped and freed */
     assert_int_equal(store_ping(s), SCOUT_OK);
@@ -298,7 +296,7 @@ static void test_reward_joins_stored_decision_by_request_id(void **state) {
     put_test(s, T1, now);
     store_put_decision(s, new_decision(T1, "req-42", 2, "{\"country\":\"de\"}", now, now + 3600));
 
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_OK);
     assert_int_equal(r.found, 1);
     assert_int_equal(r.applied, 1);
     assert_int_equal(r.variant_id, 2);
@@ -322,7 +320,7 @@ static void test_reward_with_own_variant_and_context_keeps_them(void **state) {
     struct store_reward r = {.variant_id = 1, .reward = 0.0, .request_id = "req-1", .context = own};
     put_test(s, T1, now);
     store_put_decision(s, new_decision(T1, "req-1", 3, "{\"country\":\"de\"}", now, now + 3600));
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_OK);
     assert_int_equal(r.found, 1);
     assert_int_equal(r.variant_id, 1);
     assert_ptr_equal(r.context, own);
@@ -336,7 +334,7 @@ static void test_reward_can_skip_the_decision_context(void **state) {
     struct store_reward r = {.variant_id = -1, .reward = 1.0, .request_id = "req-7", .skip_stored_context = 1};
     put_test(s, T1, now);
     store_put_decision(s, new_decision(T1, "req-7", 1, "{\"country\":\"de\"}", now, now + 3600));
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_OK);
     assert_int_equal(r.found, 1);
     assert_int_equal(r.variant_id, 1);   /* the variant is still joined */
     assert_null(r.context);              /* the context is not */
@@ -351,7 +349,7 @@ static void test_expired_decision_is_not_joined(void **state) {
     put_test(s, T1, now);
     store_put_decision(s, new_decision(T1, "old", 1, "{\"a\":1}", now - 100, now - 10));
 
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_OK);
     assert_int_equal(r.found, 0);
     assert_int_equal(r.applied, 0);   /* no variant: nothing to store */
     assert_int_equal(r.variant_id, -1);
@@ -371,7 +369,7 @@ static void test_decision_of_another_test_is_not_joined(void **state) {
     put_test(s, T1, now);
     put_test(s, T2, now);
     store_put_decision(s, new_decision(T2, "shared-id", 1, NULL, now, now + 3600));
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_OK);
     assert_int_equal(r.found, 0);
     assert_int_equal(r.applied, 0);
 }
@@ -407,20 +405,19 @@ static void test_expired_decisions_are_purged(void **state) {
 
 static void test_rewards_for_deleted_test_are_refused(void **state) {
     struct fx *f = *state;
-    struct store *s = open_store(f, 1);
-    struct commit_log log = {.test_id = T1};
+    struct events log;
+    struct store *s = open_logged(f, &log);
     struct store_reward r = {.variant_id = 0, .reward = 1.0};
-    events_init(&log.ev);
     put_test(s, T1, 1.0);
     assert_int_equal(store_delete_test(s, T1), SCOUT_OK);
 
-    assert_int_equal(store_append_rewards(s, T1, &r, 1, log_commit, &log), SCOUT_ENOTFOUND);
+    assert_int_equal(store_append_rewards(s, T1, &r, 1), SCOUT_ENOTFOUND);
     assert_int_equal(r.applied, 0);
-    assert_int_equal(store_append_rewards(s, T2, &r, 1, log_commit, &log), SCOUT_ENOTFOUND);   /* never existed */
-    assert_int_equal(log.calls, 0);   /* nothing committed: nothing to fold */
+    assert_int_equal(store_append_rewards(s, T2, &r, 1), SCOUT_ENOTFOUND);   /* never existed */
+    assert_int_equal(log.n, 0);   /* nothing committed: nothing to fold */
     assert_int_equal(store_delete_test(s, T1), SCOUT_ENOTFOUND);
     assert_int_equal(store_set_rollout(s, T1, 1), SCOUT_ENOTFOUND);
-    events_free(&log.ev);
+    events_free(&log);
 }
 
 static int collect_test_ids(void *ud, const struct store_test_row *row) {
@@ -441,8 +438,8 @@ static void test_delete_removes_test_and_its_events(void **state) {
     put_test(s, T2, 2.0);
     store_put_decision(s, new_decision(T1, "a", 0, NULL, now, now + 3600));
     store_put_decision(s, new_decision(T2, "b", 0, NULL, now, now + 3600));
-    assert_int_equal(store_append_rewards(s, T1, r1, 2, NULL, NULL), SCOUT_OK);
-    assert_int_equal(store_append_rewards(s, T2, &r2, 1, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, r1, 2), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T2, &r2, 1), SCOUT_OK);
 
     assert_int_equal(store_delete_test(s, T1), SCOUT_OK);
     assert_int_equal(store_count_decisions(s, now, &live), SCOUT_OK);
@@ -465,7 +462,6 @@ static void test_delete_removes_test_and_its_events(void **state) {
 
 struct appender {
     struct store *s;
-    struct commit_log *log;
     int thread, calls, per_call;
     int failures;
 };
@@ -479,18 +475,18 @@ static void *append_main(void *p) {
             ev[j].variant_id = a->thread;
             ev[j].reward = (double)(i * a->per_call + j) + a->thread / 10.0;   /* unique per event */
         }
-        if (store_append_rewards(a->s, T1, ev, a->per_call, a->log ? log_commit : NULL, a->log) != SCOUT_OK)
+        if (store_append_rewards(a->s, T1, ev, a->per_call) != SCOUT_OK)
             a->failures++;
     }
     return NULL;
 }
 
-static void run_appenders(struct store *s, struct commit_log *log, int threads, int calls, int per_call) {
+static void run_appenders(struct store *s, int threads, int calls, int per_call) {
     pthread_t th[8];
     struct appender a[8];
     assert_true(threads <= 8 && per_call <= 4);
     for (int t = 0; t < threads; t++) {
-        a[t] = (struct appender){s, log, t, calls, per_call, 0};
+        a[t] = (struct appender){s, t, calls, per_call, 0};
         assert_int_equal(pthread_create(&th[t], NULL, append_main, &a[t]), 0);
     }
     for (int t = 0; t < threads; t++) {
@@ -499,36 +495,35 @@ static void run_appenders(struct store *s, struct commit_log *log, int threads, 
     }
 }
 
-static void test_on_commit_runs_in_commit_order(void **state) {
+static void test_events_reach_the_handler_in_commit_order(void **state) {
     struct fx *f = *state;
-    struct store *s = open_store(f, 1);
-    struct commit_log log = {.test_id = T1};
-    struct events got;
-    events_init(&log.ev);
+    struct events log, got;
+    struct store *s = open_logged(f, &log);
     put_test(s, T1, 1.0);
 
-    run_appenders(s, &log, 4, 50, 3);   /* concurrent callers: batches mix their events */
-    assert_int_equal(log.calls, 200);
-    assert_int_equal(log.ev.n, 600);
+    run_appenders(s, 4, 50, 3);   /* concurrent callers: batches mix their events */
+    assert_int_equal(log.n, 600);
 
     s = reopen_for_loading(f);
     load_all(s, &got);
-    expect_same_events(&got, &log.ev);   /* the live fold order is the replay order */
+    expect_same_events(&got, &log);   /* the live fold order is the replay order */
     events_free(&got);
-    events_free(&log.ev);
+    events_free(&log);
 }
 
-/* on_commit folding into a policy, as the server does. */
+/* The event handler folding into a policy, as the server does. */
 struct live_policy {
     struct policy p;
-    int calls;
+    int events;
 };
 
-static void fold_commit(void *arg, const struct store_reward *ev, int n) {
+static void fold_event(void *arg, const char *test_id, long variant, double reward, const char *context, double ts) {
     struct live_policy *l = arg;
-    l->calls++;
-    for (int i = 0; i < n; i++)
-        if (ev[i].applied) policy_update(&l->p, (int)ev[i].variant_id, ev[i].reward, NULL);
+    (void)test_id;
+    (void)context;
+    (void)ts;
+    l->events++;
+    policy_update(&l->p, (int)variant, reward, NULL);
 }
 
 static int fold_loaded(void *ud, const char *test_id, long variant, double reward, const char *context, double ts) {
@@ -541,14 +536,18 @@ static int fold_loaded(void *ud, const char *test_id, long variant, double rewar
 
 static void test_replay_from_store_rebuilds_identical_policy_state(void **state) {
     struct fx *f = *state;
-    struct store *s = open_store(f, 1);
     struct live_policy live;
     struct policy replayed;
     struct store_reward ev[7];
+    struct store *s;
     rng_t r;
+    int sent = 0;
     rng_seed(&r, 314);
     assert_int_equal(policy_init(&live.p, POLICY_THOMPSON, 4, 0.1, 1.0), SCOUT_OK);
-    live.calls = 0;
+    live.events = 0;
+    s = open_store(f, 0);
+    store_set_event_handler(s, fold_event, &live);
+    assert_int_equal(store_start(s), SCOUT_OK);
     put_test(s, T1, 1.0);
     for (int call = 0; call < 60; call++) {
         int n = 1 + (int)rng_below(&r, 7);
@@ -558,9 +557,10 @@ static void test_replay_from_store_rebuilds_identical_policy_state(void **state)
             /* arbitrary reals: negatives, fractions with no short decimal form, large amounts */
             ev[i].reward = (rng_uniform(&r) - 0.3) * pow(10.0, (double)rng_below(&r, 12) - 4);
         }
-        assert_int_equal(store_append_rewards(s, T1, ev, n, fold_commit, &live), SCOUT_OK);
+        assert_int_equal(store_append_rewards(s, T1, ev, n), SCOUT_OK);
+        sent += n;
     }
-    assert_int_equal(live.calls, 60);
+    assert_int_equal(live.events, sent);
 
     s = reopen_for_loading(f);
     assert_int_equal(policy_init(&replayed, POLICY_THOMPSON, 4, 0.1, 1.0), SCOUT_OK);
@@ -584,7 +584,7 @@ static void test_concurrent_appends_are_all_stored(void **state) {
     long next[4] = {0, 0, 0, 0};
     put_test(s, T1, 1.0);
 
-    run_appenders(s, NULL, 4, 200, 1);
+    run_appenders(s, 4, 200, 1);
 
     s = reopen_for_loading(f);
     load_all(s, &got);
@@ -760,7 +760,7 @@ static void test_scan_outcomes_oldest_first_each_row_once_with_rewards(void **st
     d->has_default = 1;
     d->default_reward = 0.25;
     store_put_decision(s, d);
-    assert_int_equal(store_append_rewards(s, T1, r, 2, NULL, NULL), SCOUT_OK);
+    assert_int_equal(store_append_rewards(s, T1, r, 2), SCOUT_OK);
     free(r[0].context);
     free(r[1].context);
     do {   /* poll until the writer settled it */
@@ -1003,7 +1003,7 @@ int main(void) {
         T(test_many_queued_decisions_are_all_committed),
         T(test_rewards_for_deleted_test_are_refused),
         T(test_delete_removes_test_and_its_events),
-        T(test_on_commit_runs_in_commit_order),
+        T(test_events_reach_the_handler_in_commit_order),
         T(test_replay_from_store_rebuilds_identical_policy_state),
         T(test_concurrent_appends_are_all_stored),
         T(test_rollout_persists),

@@ -57,8 +57,11 @@ run: $(BUILD)/scoutd
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# The integration suite runs twice: on the embedded store, then on Redis (SCOUT_STORE=redis:
+# each test gets its own password-protected redis-server).
 integration: $(BUILD)/scoutd
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
+	SCOUT_STORE=redis SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
 
 # The whole suite again with ASan+UBSan: same rules, another build directory.
 asan:

@@ -1,7 +1,8 @@
-/* cli.c — `scoutd token create|list|revoke --data-dir DIR`.
+/* cli.c — `scoutd token create|list|revoke [--data-dir DIR | --redis URL]`.
  * Opens the same store a running server uses (SQLite WAL lets both write); the server sees the
  * change within a second (tokens.c reloads on a version bump). Output is JSON, one object per
  * line, so scripts can read it; the secret of a new token is printed once, on stdout only. */
+#include "config.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -15,9 +16,10 @@
 #include "util/util.h"
 
 static void usage(void) {
-    fprintf(stderr, "usage: scoutd token create --data-dir DIR [--name NAME] [--scope admin|client] [--ttl-hours H]\n"
-                    "       scoutd token list --data-dir DIR\n"
-                    "       scoutd token revoke ID --data-dir DIR\n");
+    fprintf(stderr, "usage: scoutd token create [STORE] [--name NAME] [--scope admin|client] [--ttl-hours H]\n"
+                    "       scoutd token list [STORE]\n"
+                    "       scoutd token revoke ID [STORE]\n"
+                    "STORE: --data-dir DIR (default ./data, or SCOUT_DATA_DIR) or --redis URL (or REDIS_HOST...)\n");
 }
 
 static void print_json(json_t *v) {
@@ -29,10 +31,13 @@ static void print_json(json_t *v) {
 int cli_token(int argc, char **argv) {
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
+        {"redis", required_argument, NULL, 'r'},
         {"scope", required_argument, NULL, 's'},    {"ttl-hours", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = getenv("SCOUT_DATA_DIR"), *name = "cli token", *cmd, *id = NULL;
+    const char *dir = NULL, *redis = NULL, *name = "cli token", *cmd, *id = NULL;
+    struct config cfg;
+    char err[256];
     enum token_scope scope = SCOPE_ADMIN;
     double ttl = -1;
     struct store *store = NULL;
@@ -50,6 +55,7 @@ int cli_token(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
+        case 'r': redis = optarg; break;
         case 'n': name = optarg; break;
         case 's':
             if (!tokens_parse_scope(optarg, &scope)) {
@@ -68,16 +74,36 @@ int cli_token(int argc, char **argv) {
         }
     }
     if (optind < argc) id = argv[optind];
-    if (!dir) dir = "./data";
     if (strlen(name) == 0 || strlen(name) > TOKEN_NAME_MAX) {
         fprintf(stderr, "scoutd token: --name must be 1 to %d characters\n", TOKEN_NAME_MAX);
         return 2;
     }
+    {   /* The same store scoutd would open: flags, then SCOUT_DATA_DIR / REDIS_* from the environment. */
+        char *cargv[5] = {"scoutd"};
+        int cargc = 1;
+        if (dir) {
+            cargv[cargc++] = "--data-dir";
+            cargv[cargc++] = (char *)dir;
+        }
+        if (redis) {
+            cargv[cargc++] = "--redis";
+            cargv[cargc++] = (char *)redis;
+        }
+        optind = 1;
+        if (config_load(&cfg, cargc, cargv) != 0) return 2;
+    }
     /* Logs of the store go to stderr here: stdout carries the answer. */
     log_set_level("error");
-    if (store_open_sqlite(&store, dir, false) != SCOUT_OK || store_start(store) != SCOUT_OK ||
-        tokens_open(&tokens, store, NULL, 24) != SCOUT_OK) {
-        fprintf(stderr, "scoutd token: cannot open the store in %s\n", dir);
+    rc = store_open_configured(&store, &cfg, err, sizeof err);
+    if (rc != SCOUT_OK) {
+        fprintf(stderr, "scoutd token: %s\n", err);
+        rc = rc == SCOUT_EINVAL ? 2 : 1;
+        config_free(&cfg);
+        return rc;
+    }
+    rc = 1;
+    if (store_start(store) != SCOUT_OK || tokens_open(&tokens, store, NULL, 24) != SCOUT_OK) {
+        fprintf(stderr, "scoutd token: cannot use the store\n");
         goto done;
     }
     if (!strcmp(cmd, "create")) {
@@ -110,5 +136,6 @@ done:
     json_decref(out);
     tokens_close(tokens);
     store_close(store);
+    config_free(&cfg);
     return rc;
 }

@@ -15,9 +15,9 @@
 void config_usage(const char *prog) {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--ui-port Q] [--data-dir DIR]\n"
-            "          [--redis redis://[:password@]host:port]\n"
+            "          [--redis redis://[[user]:password@]host:port]\n"
             "environment: SCOUT_HOST SCOUT_PORT SCOUT_UI_PORT SCOUT_DATA_DIR REDIS_HOST REDIS_PORT\n"
-            "  REDIS_PASSWORD(_FILE) REDIS_CONTEXT_TTL SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
+            "  REDIS_USERNAME REDIS_PASSWORD(_FILE) REDIS_CONTEXT_TTL SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
             "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n"
             "  SCOUT_METRICS_REQUIRE_TOKEN SCOUT_AUTH_MAX_FAILURES SCOUT_AUTH_BACKOFF_SECONDS\n"
             "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS\n"
@@ -73,7 +73,7 @@ static int read_secret_file(const char *what, const char *path, char **out) {
     return 1;
 }
 
-/* redis://[[user]:password@]host[:port][/db] — the user part is ignored until ACL users land. */
+/* redis://[[user]:password@]host[:port] — user names an ACL user (Redis 6+). */
 static int parse_redis_url(struct config *cfg, const char *url) {
     const char *p = url, *at, *colon;
     char host[256];
@@ -86,6 +86,11 @@ static int parse_redis_url(struct config *cfg, const char *url) {
             char *pw = strndup(pc + 1, (size_t)(at - pc - 1));
             free(cfg->redis_password);
             cfg->redis_password = pw;
+        }
+        if ((pc ? pc : at) > p) {
+            char *user = strndup(p, (size_t)((pc ? pc : at) - p));
+            free(cfg->redis_user);
+            cfg->redis_user = user;
         }
         p = at + 1;
     }
@@ -105,7 +110,7 @@ static int parse_redis_url(struct config *cfg, const char *url) {
     }
     return 1;
 bad:
-    fprintf(stderr, "scoutd: --redis must look like redis://[:password@]host[:port]\n");
+    fprintf(stderr, "scoutd: --redis must look like redis://[[user]:password@]host[:port]\n");
     return 0;
 }
 
@@ -120,6 +125,7 @@ static int load_env(struct config *cfg) {
     if ((v = getenv("SCOUT_DATA_DIR")) && *v) set_str(&cfg->data_dir, v);
     if ((v = getenv("REDIS_HOST")) && *v) set_str(&cfg->redis_host, v);
     if ((v = getenv("REDIS_PORT")) && *v && !parse_int("REDIS_PORT", v, 1, 65535, &cfg->redis_port)) return 0;
+    if ((v = getenv("REDIS_USERNAME")) && *v) set_str(&cfg->redis_user, v);
     if ((v = getenv("REDIS_PASSWORD")) && *v) set_str(&cfg->redis_password, v);
     if ((v = getenv("REDIS_PASSWORD_FILE")) && *v && !read_secret_file("REDIS_PASSWORD", v, &cfg->redis_password)) return 0;
     if ((v = getenv("REDIS_CONTEXT_TTL")) && *v) {
@@ -208,6 +214,7 @@ void config_free(struct config *cfg) {
     free(cfg->host);
     free(cfg->data_dir);
     free(cfg->redis_host);
+    free(cfg->redis_user);
     if (cfg->redis_password) sodium_memzero(cfg->redis_password, strlen(cfg->redis_password));
     free(cfg->redis_password);
     if (cfg->auth_token) sodium_memzero(cfg->auth_token, strlen(cfg->auth_token));

@@ -14,6 +14,7 @@ struct config {
     bool port_set, host_set; /* given by flag or environment (else stored system_config applies) */
     char *redis_host;        /* NULL: embedded store */
     int redis_port;
+    char *redis_user;        /* ACL user, or NULL */
     char *redis_password;    /* secret */
     int context_ttl;         /* seconds a decision waits for its reward, default 86400 */
     bool context_ttl_set;

@@ -39,12 +39,6 @@ int main(int argc, char **argv) {
         config_free(&cfg);
         return 2;
     }
-    if (cfg.redis_host) {
-        fprintf(stderr, "scoutd: the Redis store is not part of this build yet; unset REDIS_HOST/--redis "
-                        "to run on the embedded store\n");
-        config_free(&cfg);
-        return 2;
-    }
     if (cfg.auth_token && strlen(cfg.auth_token) < TOKEN_MIN_BOOTSTRAP) {
         fprintf(stderr, "scoutd: SCOUT_AUTH_TOKEN must be at least %d characters (try: openssl rand -base64 32)\n",
                 TOKEN_MIN_BOOTSTRAP);
@@ -60,7 +54,15 @@ int main(int argc, char **argv) {
 
     app.cfg = &cfg;
     app.started_at = util_now();
-    if (store_open_sqlite(&app.store, cfg.data_dir, cfg.sync_full) != SCOUT_OK) goto out;
+    {
+        char err[256];
+        int orc = store_open_configured(&app.store, &cfg, err, sizeof err);
+        if (orc != SCOUT_OK) {
+            fprintf(stderr, "scoutd: %s\n", err);
+            rc = orc == SCOUT_EINVAL ? 2 : 1;   /* refused credentials: a configuration error */
+            goto out;
+        }
+    }
     settings_load(&app.settings, app.store, &cfg);
     if (registry_new(&app.reg) != SCOUT_OK || metrics_new(&app.metrics) != SCOUT_OK ||
         logstream_new(&app.logstream) != SCOUT_OK ||

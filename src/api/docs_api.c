@@ -51,8 +51,6 @@ void api_metrics(struct app *app, const struct http_req *req, struct http_resp *
     store_render_metrics(app->store, &t);
     metrics_printf(&t, "# HELP scout_store_up Whether the store answers (1) or not (0).\n"
                        "# TYPE scout_store_up gauge\nscout_store_up %d\n", up);
-    metrics_printf(&t, "# HELP scout_redis_connections Live connections to Redis (0 on the embedded store).\n"
-                       "# TYPE scout_redis_connections gauge\nscout_redis_connections 0\n");
     if (!t.p) {
         http_error(resp, 503, "out of memory");
         return;

@@ -2,6 +2,21 @@
  * SQLite in the data directory (store_sqlite.c) or Redis (store_redis.c). */
 #include "store/store_backend.h"
 
+#include <stdio.h>
+
+#include "config.h"
+#include "util/common.h"
+
+int store_open_configured(struct store **out, const struct config *cfg, char *err, size_t errlen) {
+    int rc;
+    if (cfg->redis_host)
+        return store_open_redis(out, cfg->redis_host, cfg->redis_port, cfg->redis_user, cfg->redis_password, err,
+                                errlen);
+    if ((rc = store_open_sqlite(out, cfg->data_dir, cfg->sync_full)) != SCOUT_OK)
+        snprintf(err, errlen, "cannot open the embedded store in %s (see the log)", cfg->data_dir);
+    return rc;
+}
+
 const char *store_backend_name(const struct store *s) {
     return s->ops->name;
 }

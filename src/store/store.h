@@ -85,6 +85,17 @@ struct store_test_row {
 /* Opens (creating if needed) the embedded store in dir. sync_full: fsync every commit. */
 int store_open_sqlite(struct store **out, const char *dir, bool sync_full);
 
+/* Opens the shared store on Redis at host:port, authenticating with password (and user, for an
+ * ACL user) when given. SCOUT_EINVAL when Redis refused the credentials, SCOUT_ESTORE when it
+ * cannot be reached; err gets a sentence either way (never the password). */
+int store_open_redis(struct store **out, const char *host, int port, const char *user, const char *password,
+                     char *err, size_t errlen);
+
+/* The store the configuration names: Redis when it has a Redis host, else SQLite in its data
+ * directory. Same results as the two openers. */
+struct config;
+int store_open_configured(struct store **out, const struct config *cfg, char *err, size_t errlen);
+
 /* "sqlite" or "redis". */
 const char *store_backend_name(const struct store *s);
 

@@ -1155,6 +1155,8 @@ static void sq_render_metrics(struct store *base, struct metrics_text *t) {
                       "ended (summed rewards or the default reward).\n"
                       "# TYPE scout_store_settled_rewards_total counter\nscout_store_settled_rewards_total %llu\n",
                    (unsigned long long)atomic_load(&s->settled));
+    metrics_printf(t, "# HELP scout_redis_connections Live connections to Redis (0 on the embedded store).\n"
+                      "# TYPE scout_redis_connections gauge\nscout_redis_connections 0\n");
 }
 
 static int sq_ping(struct store *base) {

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SCOUTD, Scout
+import helpers
+from helpers import SCOUTD, STORE, RedisServer, Scout
+
+# SCOUT_STORE=redis runs the whole suite on the Redis store: each test gets its own password-
+# protected redis-server, shared by every scoutd the test starts (replicas of one installation).
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -34,13 +38,21 @@ def scout_factory(request, tmp_path):
     _require_binary()
     servers = []
     request.node._scout_servers = servers
+    redis = RedisServer(tmp_path / "redis").start() if STORE == "redis" else None
+    helpers.CURRENT_REDIS = redis
 
     def make(env=None, extra_args=None, cls=Scout):
-        s = cls(tmp_path / f"scout{len(servers)}", env=env, extra_args=extra_args)
+        args = list(extra_args or [])
+        if redis and "--redis" not in args:
+            args += ["--redis", redis.url]
+        s = cls(tmp_path / f"scout{len(servers)}", env=env, extra_args=args)
         servers.append(s)
         return s.start()
 
     yield make
+    helpers.CURRENT_REDIS = None
+    if redis:
+        redis.stop()
     problems = []
     for s in servers:
         problems += s.cleanup()

@@ -31,6 +31,52 @@ MAX_BODY = 1048576  # 1 MiB: larger bodies are refused with 413
 # --------------------------------------------------------------------------- helpers
 
 
+# The store the suite runs on (SCOUT_STORE=redis: every test gets its own redis-server, below),
+# and the current test's Redis, for tests that look at what is stored.
+STORE = os.environ.get("SCOUT_STORE", "sqlite")
+CURRENT_REDIS = None
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, with a password and append-only persistence
+    in its own directory (so a restart keeps what was acknowledged)."""
+
+    PASSWORD = "redis-test-Pa55"
+
+    def __init__(self, workdir, password=PASSWORD):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.password = password
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://:{self.password}@127.0.0.1:{self.port}"
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--loglevel", "warning"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(POLL_INTERVAL)
+        raise RuntimeError(f"redis-server did not listen on {self.port}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nobody is listening on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -28,6 +28,7 @@ import requests
 from helpers import (
     HTTP_TIMEOUT,
     SCOUTD,
+    STORE,
     Scout,
     assert_error,
     create_test,
@@ -598,6 +599,7 @@ def test_process_metrics_are_present_and_plausible(scout):
     assert 0 <= cpu < 60, f"CPU seconds {cpu}"
 
 
+@pytest.mark.skipif(STORE != "sqlite", reason="about the embedded store")
 def test_redis_connections_is_0_and_store_up_is_1_on_the_embedded_store(scout):
     m = scrape(scout)
     assert re.search(r"^scout_redis_connections 0$", m.text, re.M), "no `scout_redis_connections 0` line"

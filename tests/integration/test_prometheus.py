@@ -16,10 +16,12 @@ import time
 import pytest
 import requests
 
-from helpers import free_port, terminate
+from helpers import STORE, free_port, terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 JOB = "scout"
+# Live connections to Redis: none on the embedded store; the request, writer and reader links on Redis.
+REDIS_LINKS = 3 if STORE == "redis" else 0
 READY_TIMEOUT = 20.0   # Prometheus start-up
 VALUE_TIMEOUT = 20.0   # traffic -> scraped -> queryable
 
@@ -146,7 +148,7 @@ def test_prometheus_scrapes_the_guide_metrics_with_exact_values(scout_factory, p
     # The target is up and scraped before any traffic: nothing refused yet.
     prom.wait_values({f'up{{job="{JOB}"}}': 1,
                       f'sum(scout_auth_failures_total{{job="{JOB}"}})': 0,
-                      f'scout_redis_connections{{job="{JOB}"}}': 0})
+                      f'scout_redis_connections{{job="{JOB}"}}': REDIS_LINKS})
 
     admin = {"Authorization": f"Bearer {boot}"}
     r = s.post("/api/create_model", {"name": "prom", "variants": {"0": "A", "1": "B"}}, headers=admin)
@@ -165,7 +167,7 @@ def test_prometheus_scrapes_the_guide_metrics_with_exact_values(scout_factory, p
         f'up{{job="{JOB}"}}': 1,
         f'sum(scout_auth_failures_total{{job="{JOB}"}})': refused,
         f'scout_auth_failures_total{{job="{JOB}",reason="missing"}}': refused,
-        f'scout_redis_connections{{job="{JOB}"}}': 0,
+        f'scout_redis_connections{{job="{JOB}"}}': REDIS_LINKS,
         f'scout_api_requests_total{{job="{JOB}",method="POST",{route},status="401"}}': refused,
         f'scout_api_requests_total{{job="{JOB}",method="POST",{route},status="200"}}': decisions,
         f'scout_api_requests_total{{job="{JOB}",route="/api/create_model",status="200"}}': 1,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 from helpers import (
     HTTP_TIMEOUT,
     SCOUTD,
@@ -206,7 +208,8 @@ def hermetic_env(extra=None):
 
 def cli(data_dir, *args, check=True):
     """Run `scoutd token ...` on a data dir; return the CompletedProcess."""
-    p = subprocess.run([SCOUTD, "token", *args, "--data-dir", str(data_dir)], env=hermetic_env(),
+    store = ["--redis", helpers.CURRENT_REDIS.url] if helpers.CURRENT_REDIS else ["--data-dir", str(data_dir)]
+    p = subprocess.run([SCOUTD, "token", *args, *store], env=hermetic_env(),
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
     if check:
         assert p.returncode == 0, (
@@ -1173,6 +1176,16 @@ def test_tokens_are_stored_only_as_hashes(guarded):
             except ValueError:
                 pass
 
+    if helpers.CURRENT_REDIS:
+        # Redis keeps every write in its append-only file: no secret may be in any of its files.
+        assert s.stop() == 0
+        files = [p for p in helpers.CURRENT_REDIS.dir.rglob("*") if p.is_file()]
+        assert files, "Redis wrote no files"
+        for path in files:
+            content = path.read_bytes()
+            for needle in needles:
+                assert needle not in content, f"a token secret is stored in Redis ({path.name})"
+        return
     db = s.data_dir / "scout.db"
     assert db.exists(), f"no {db}"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)

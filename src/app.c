@@ -17,19 +17,25 @@ struct loader {
     long tests, events, skipped;
 };
 
-static int load_test(void *ud, const struct store_test_row *row) {
-    struct loader *l = ud;
+/* A test from its stored definition (new reference), or NULL after logging why not. */
+static struct experiment *test_from_store(const char *id, const char *definition, double created) {
     struct experiment *e = NULL;
-    json_t *def = json_loads(row->definition, 0, NULL);
+    json_t *def = json_loads(definition, 0, NULL);
     char err[256];
     int status;
-    if (!def || experiment_from_definition(def, row->id, row->created, &e, &status, err, sizeof err) != SCOUT_OK) {
-        log_msg(LOG_ERROR, "store: test %s has an unreadable definition and is not served (%s)", row->id,
+    if (!def || experiment_from_definition(def, id, created, &e, &status, err, sizeof err) != SCOUT_OK) {
+        log_msg(LOG_ERROR, "store: test %s has an unreadable definition and is not served (%s)", id,
                 def ? err : "invalid JSON");
-        json_decref(def);
-        return 0;
+        e = NULL;
     }
     json_decref(def);
+    return e;
+}
+
+static int load_test(void *ud, const struct store_test_row *row) {
+    struct loader *l = ud;
+    struct experiment *e = test_from_store(row->id, row->definition, row->created);
+    if (!e) return 0;
     atomic_store(&e->rollout, row->rollout_variant >= 0 ? experiment_index_of_id(e, row->rollout_variant) : -1);
     atomic_store(&e->predictions, row->predictions);
     atomic_store(&e->last_prediction_ms, (int64_t)(row->last_prediction * 1000.0));
@@ -93,6 +99,42 @@ void app_save_all_counters(struct app *app) {
     if (registry_list(app->reg, &list, &n) != SCOUT_OK) return;
     for (size_t i = 0; i < n; i++) app_save_counters(app, list[i], 1);
     registry_release_list(list, n);
+}
+
+void app_on_change(void *arg, const struct store_change_event *ev) {
+    struct app *app = arg;
+    struct experiment *e;
+    switch (ev->kind) {
+    case STORE_TEST_PUT:
+        if ((e = registry_get(app->reg, ev->test_id))) {   /* this replica made it */
+            experiment_unref(e);
+            return;
+        }
+        if (!(e = test_from_store(ev->test_id, ev->definition, ev->created))) return;
+        registry_add(app->reg, e);
+        log_fields(LOG_INFO, "test created on another replica",
+                   json_pack("{s:s, s:s}", "event", "test_created", "model_id", e->id));
+        experiment_unref(e);
+        return;
+    case STORE_TEST_DELETED:
+        if (registry_remove(app->reg, ev->test_id) == SCOUT_OK)
+            log_fields(LOG_INFO, "test deleted on another replica",
+                       json_pack("{s:s, s:s}", "event", "test_deleted", "model_id", ev->test_id));
+        return;
+    case STORE_ROLLOUT:
+        if ((e = registry_get(app->reg, ev->test_id))) {
+            atomic_store(&e->rollout, ev->variant_id >= 0 ? experiment_index_of_id(e, ev->variant_id) : -1);
+            experiment_unref(e);
+        }
+        return;
+    case STORE_SETTING:
+        if (!strcmp(ev->key, "protection")) {
+            if (!app->cfg->protected_api_set) atomic_store(&app->protected_api, settings_protection(app->store));
+        } else {
+            settings_refresh(&app->settings, app->store, app->cfg);
+        }
+        return;
+    }
 }
 
 void app_on_event(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts) {

@@ -37,6 +37,10 @@ int app_load(struct app *app);
 void app_save_counters(struct app *app, struct experiment *e, int force);
 void app_save_all_counters(struct app *app);
 
+/* The store's change handler (store_change_fn): applies what another replica changed — a test
+ * created or deleted, a rollout, a setting or the protection flag. Idempotent. */
+void app_on_change(void *arg, const struct store_change_event *ev);
+
 /* The store's event handler (store_event_fn): folds a durable reward event into its test's
  * learned state. arg is the app. */
 void app_on_event(void *arg, const char *test_id, long variant_id, double reward, const char *context, double ts);

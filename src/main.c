@@ -75,6 +75,7 @@ int main(int argc, char **argv) {
                           "`scoutd token create --data-dir DIR` or set SCOUT_AUTH_TOKEN");
     if (app_load(&app) != SCOUT_OK) goto out;
     store_set_event_handler(app.store, app_on_event, &app);
+    store_set_change_handler(app.store, app_on_change, &app);
     if (store_start(app.store) != SCOUT_OK) goto out;
     log_set_sink(stream_sink, app.logstream);
     if (server_start(&srv, &app) != SCOUT_OK) goto out;

@@ -65,6 +65,19 @@ int settings_load(struct settings *s, struct store *store, struct config *cfg) {
     return SCOUT_OK;
 }
 
+void settings_refresh(struct settings *s, struct store *store, const struct config *cfg) {
+    json_t *m = load_doc(store, KEY_MODEL), *r = load_doc(store, KEY_REDIS);
+    if (m) {
+        atomic_store(&s->time_window_minutes, get_int(m, "time_window_minutes", atomic_load(&s->time_window_minutes)));
+        atomic_store(&s->bucket_granularity_seconds,
+                     get_int(m, "bucket_granularity_seconds", atomic_load(&s->bucket_granularity_seconds)));
+        atomic_store(&s->min_update_requests, get_int(m, "min_update_requests", atomic_load(&s->min_update_requests)));
+    }
+    if (r && !cfg->context_ttl_set) atomic_store(&s->context_ttl, get_int(r, "ttl", atomic_load(&s->context_ttl)));
+    json_decref(m);
+    json_decref(r);
+}
+
 bool settings_protection(struct store *store) {
     json_t *doc = load_doc(store, "protection");
     bool on = json_is_true(json_object_get(doc, "protected_api"));

@@ -34,6 +34,10 @@ void settings_free(struct settings *s);
 /* The stored API protection state (false when never set). */
 bool settings_protection(struct store *store);
 
+/* Reads the model and Redis settings again (another replica saved them). System settings
+ * (listen address) apply only at start-up. */
+void settings_refresh(struct settings *s, struct store *store, const struct config *cfg);
+
 json_t *settings_model_config(struct settings *s);
 json_t *settings_system_config(struct settings *s);
 json_t *settings_redis_config(struct settings *s);

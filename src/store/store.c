@@ -21,6 +21,10 @@ const char *store_backend_name(const struct store *s) {
     return s->ops->name;
 }
 
+void store_set_change_handler(struct store *s, store_change_fn fn, void *arg) {
+    s->ops->set_change_handler(s, fn, arg);
+}
+
 void store_set_event_handler(struct store *s, store_event_fn fn, void *arg) {
     s->ops->set_event_handler(s, fn, arg);
 }

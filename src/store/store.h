@@ -152,6 +152,26 @@ typedef void (*store_event_fn)(void *arg, const char *test_id, long variant_id, 
 /* Sets who folds events into the learned state; call before store_start. */
 void store_set_event_handler(struct store *s, store_event_fn fn, void *arg);
 
+/* A change another process made to what this one serves (a shared store's replicas): a test
+ * created or deleted, a rollout set or cleared, a setting saved. A process also sees its own
+ * changes come back: handlers must be idempotent. */
+enum store_change { STORE_TEST_PUT, STORE_TEST_DELETED, STORE_ROLLOUT, STORE_SETTING };
+
+struct store_change_event {
+    enum store_change kind;
+    const char *test_id;      /* TEST_PUT, TEST_DELETED, ROLLOUT */
+    const char *definition;   /* TEST_PUT: JSON text */
+    double created;           /* TEST_PUT */
+    long variant_id;          /* ROLLOUT: -1 = cleared */
+    const char *key;          /* SETTING */
+};
+
+typedef void (*store_change_fn)(void *arg, const struct store_change_event *ev);
+
+/* Sets who applies changes made elsewhere; call before store_start. The embedded store has one
+ * process and never calls it. */
+void store_set_change_handler(struct store *s, store_change_fn fn, void *arg);
+
 /* Waits until everything queued before the call is committed. */
 int store_flush(struct store *s);
 

@@ -9,6 +9,7 @@
 struct store_ops {
     const char *name;   /* "sqlite", "redis" */
     void (*set_event_handler)(struct store *s, store_event_fn fn, void *arg);
+    void (*set_change_handler)(struct store *s, store_change_fn fn, void *arg);
     int (*start)(struct store *s);
     void (*close)(struct store *s);
     int (*put_setting)(struct store *s, const char *key, const char *json);

@@ -15,6 +15,7 @@
  *   scout:settings               HASH  key → JSON
  *   scout:tokens                 HASH  token id → JSON (hash of the secret, never the secret)
  *   scout:tokens:version         counter bumped by every token change
+ *   scout:catalog                STREAM changes replicas follow: test put/delete, rollout, setting
  *
  * Rewards: one Lua script per update request joins each reward to its decision, applies the
  * test's aggregation rules and XADDs the events, atomically; the request is acknowledged once
@@ -193,6 +194,9 @@ struct rs {
 
     store_event_fn on_event;
     void *event_arg;
+    store_change_fn on_change;
+    void *change_arg;
+    char catalog_last[48];       /* the reader's position in scout:catalog (reader thread only) */
 
     pthread_t writer, reader;
     int started;
@@ -239,6 +243,17 @@ static redisReply *sync_cmd(struct rs *s, const char *fmt, ...) {
     va_end(ap);
     if (!r) redis_link_fail(&s->sync, c->errstr);
     return r;
+}
+
+static const char *hash_field(const redisReply *h, const char *name) {
+    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        if (h->element[i]->str && !strcmp(h->element[i]->str, name)) return h->element[i + 1]->str;
+    return NULL;
+}
+
+static double num_field(const redisReply *h, const char *name, double dflt) {
+    const char *v = hash_field(h, name);
+    return v && *v ? strtod(v, NULL) : dflt;
 }
 
 static int reply_ok(const redisReply *r) {
@@ -290,6 +305,13 @@ int store_open_redis(struct store **out, const char *host, int port, const char 
     s->sync.c = c;
     s->sync.connects = 1;
     if ((rc = load_scripts(s, c, err, errlen)) != SCOUT_OK) goto fail;
+    {   /* Changes from here on reach this process (what came before, loading reads). */
+        redisReply *last = redisCommand(c, "XREVRANGE scout:catalog + - COUNT 1");
+        snprintf(s->catalog_last, sizeof s->catalog_last, "%s",
+                 last && last->type == REDIS_REPLY_ARRAY && last->elements == 1 ? last->element[0]->element[0]->str
+                                                                                 : "0-0");
+        if (last) freeReplyObject(last);
+    }
     *out = &s->base;
     return SCOUT_OK;
 fail:
@@ -356,6 +378,49 @@ static void apply_entry(struct rs *s, const char *test_id, const redisReply *fie
     atomic_fetch_add(&s->events_read, 1);
 }
 
+/* Applies one catalog entry: tells the app, then follows (or forgets) the test's stream — in
+ * that order, so a new test is registered before any of its events arrive. */
+static void apply_change(struct rs *s, redisContext *c, const redisReply *entry) {
+    struct store_change_event ev = {0};
+    const redisReply *f;
+    const char *op, *id;
+    redisReply *def = NULL, *meta = NULL;
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) return;
+    snprintf(s->catalog_last, sizeof s->catalog_last, "%s", entry->element[0]->str);
+    f = entry->element[1];
+    op = hash_field(f, "op");
+    id = hash_field(f, "id");
+    if (!op) return;
+    ev.test_id = id;
+    if (!strcmp(op, "put") && id) {
+        def = redisCommand(c, "HGET scout:tests %s", id);
+        meta = redisCommand(c, "HMGET scout:{%s}:meta created", id);
+        if (!def || def->type != REDIS_REPLY_STRING) goto out;   /* deleted meanwhile */
+        ev.kind = STORE_TEST_PUT;
+        ev.definition = def->str;
+        ev.created = meta && meta->type == REDIS_REPLY_ARRAY && meta->element[0]->str ? strtod(meta->element[0]->str, NULL) : 0;
+        if (s->on_change) s->on_change(s->change_arg, &ev);
+        follow(s, id, "0-0");
+    } else if (!strcmp(op, "delete") && id) {
+        ev.kind = STORE_TEST_DELETED;
+        unfollow(s, id);
+        if (s->on_change) s->on_change(s->change_arg, &ev);
+    } else if (!strcmp(op, "rollout") && id) {
+        meta = redisCommand(c, "HMGET scout:{%s}:meta rollout", id);
+        if (!meta || meta->type != REDIS_REPLY_ARRAY || !meta->element[0]->str) goto out;
+        ev.kind = STORE_ROLLOUT;
+        ev.variant_id = strtol(meta->element[0]->str, NULL, 10);   /* the latest value, whichever came first */
+        if (s->on_change) s->on_change(s->change_arg, &ev);
+    } else if (!strcmp(op, "setting")) {
+        ev.kind = STORE_SETTING;
+        ev.key = hash_field(f, "key");
+        if (ev.key && s->on_change) s->on_change(s->change_arg, &ev);
+    }
+out:
+    if (def) freeReplyObject(def);
+    if (meta) freeReplyObject(meta);
+}
+
 /* One XREAD over every followed stream; applies what came, in stream order per test. */
 static void read_once(struct rs *s, struct redis_link *l) {
     size_t n, i, nids;
@@ -372,8 +437,8 @@ static void read_once(struct rs *s, struct redis_link *l) {
     pthread_mutex_lock(&s->follow_lock);
     n = s->nfollow;
     nids = 2 * n;
-    argv = calloc(6 + 2 * n, sizeof *argv);
-    lens = calloc(6 + 2 * n, sizeof *lens);
+    argv = calloc(8 + 2 * n, sizeof *argv);
+    lens = calloc(8 + 2 * n, sizeof *lens);
     ids = calloc(2 * n + 1, sizeof *ids);
     if (!argv || !lens || !ids) n = 0;
     for (i = 0; i < n; i++) {
@@ -382,11 +447,7 @@ static void read_once(struct rs *s, struct redis_link *l) {
         if (!ids[2 * i] || !ids[2 * i + 1]) n = i;
     }
     pthread_mutex_unlock(&s->follow_lock);
-    if (n == 0) {
-        struct timespec ts = {0, READ_BLOCK_MS * 1000000L};
-        nanosleep(&ts, NULL);
-        goto done;
-    }
+    if (!argv || !lens || !ids) goto done;
     {
         char count[16], block[16];
         int argc = 0;
@@ -398,7 +459,9 @@ static void read_once(struct rs *s, struct redis_link *l) {
         argv[argc++] = "BLOCK";
         argv[argc++] = block;
         argv[argc++] = "STREAMS";
+        argv[argc++] = "scout:catalog";
         for (i = 0; i < n; i++) argv[argc++] = ids[2 * i];
+        argv[argc++] = s->catalog_last;
         for (i = 0; i < n; i++) argv[argc++] = ids[2 * i + 1];
         for (int k = 0; k < argc; k++) lens[k] = strlen(argv[k]);
         r = redisCommandArgv(c, argc, argv, lens);
@@ -414,8 +477,12 @@ static void read_once(struct rs *s, struct redis_link *l) {
             const char *key;
             if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2) continue;
             key = stream->element[0]->str;
-            if (!key || sscanf(key, "scout:{%36[^}]}:events", test_id) != 1) continue;
             entries = stream->element[1];
+            if (key && !strcmp(key, "scout:catalog")) {
+                for (size_t e = 0; e < entries->elements; e++) apply_change(s, c, entries->element[e]);
+                continue;
+            }
+            if (!key || sscanf(key, "scout:{%36[^}]}:events", test_id) != 1) continue;
             for (size_t e = 0; e < entries->elements; e++) {
                 redisReply *entry = entries->element[e];
                 struct followed *f;
@@ -775,6 +842,11 @@ static void *writer_main(void *arg) {
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+static void rs_set_change_handler(struct store *base, store_change_fn fn, void *arg) {
+    RS(base)->on_change = fn;
+    RS(base)->change_arg = arg;
+}
+
 static void rs_set_event_handler(struct store *base, store_event_fn fn, void *arg) {
     RS(base)->on_event = fn;
     RS(base)->event_arg = arg;
@@ -869,12 +941,23 @@ static int rs_ping(struct store *base) {
 
 /* ---- settings, tests ------------------------------------------------------------------- */
 
+#define CATALOG_MAXLEN 10000   /* changes kept for replicas that fall behind */
+
+/* Announces a change to the other replicas (sync lock held). 0 when Redis did not take it. */
+static int announce(struct rs *s, const char *op, const char *field, const char *value) {
+    redisReply *r = field ? sync_cmd(s, "XADD scout:catalog MAXLEN ~ %d * op %s %s %s", CATALOG_MAXLEN, op, field, value)
+                          : sync_cmd(s, "XADD scout:catalog MAXLEN ~ %d * op %s", CATALOG_MAXLEN, op);
+    int ok = reply_ok(r);
+    if (r) freeReplyObject(r);
+    return ok;
+}
+
 static int rs_put_setting(struct store *base, const char *key, const char *json) {
     struct rs *s = RS(base);
     double t0 = util_monotonic();
     pthread_mutex_lock(&s->sync_lock);
     redisReply *r = sync_cmd(s, "HSET scout:settings %s %s", key, json);
-    int ok = reply_ok(r);
+    int ok = reply_ok(r) && announce(s, "setting", "key", key);
     pthread_mutex_unlock(&s->sync_lock);
     if (r) freeReplyObject(r);
     count_op(s, ROP_SETTING, ok, t0);
@@ -903,7 +986,7 @@ static int rs_put_test(struct store *base, const char *id, const char *definitio
     pthread_mutex_lock(&s->sync_lock);
     redisReply *a = sync_cmd(s, "HSET scout:{%s}:meta created %s rollout -1 predictions 0 last_prediction 0", id, num);
     redisReply *b = a ? sync_cmd(s, "HSET scout:tests %s %s", id, definition) : NULL;
-    ok = reply_ok(a) && reply_ok(b);
+    ok = reply_ok(a) && reply_ok(b) && announce(s, "put", "id", id);
     pthread_mutex_unlock(&s->sync_lock);
     if (a) freeReplyObject(a);
     if (b) freeReplyObject(b);
@@ -924,7 +1007,7 @@ static int rs_delete_test(struct store *base, const char *id) {
         redisReply *d = sync_cmd(s, "DEL scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
                                     "scout:{%s}:dx scout:{%s}:settle scout:{%s}:sticky",
                                  id, id, id, id, id, id, id);
-        if (!reply_ok(d)) rc = SCOUT_ESTORE;
+        if (!reply_ok(d) || (rc == SCOUT_OK && !announce(s, "delete", "id", id))) rc = SCOUT_ESTORE;
         if (d) freeReplyObject(d);
     }
     pthread_mutex_unlock(&s->sync_lock);
@@ -944,7 +1027,7 @@ static int rs_set_rollout(struct store *base, const char *id, long variant_id) {
         rc = SCOUT_ENOTFOUND;
     } else if (reply_ok(e)) {
         redisReply *r = sync_cmd(s, "HSET scout:{%s}:meta rollout %ld", id, variant_id);
-        rc = reply_ok(r) ? SCOUT_OK : SCOUT_ESTORE;
+        rc = reply_ok(r) && announce(s, "rollout", "id", id) ? SCOUT_OK : SCOUT_ESTORE;
         if (r) freeReplyObject(r);
     }
     pthread_mutex_unlock(&s->sync_lock);
@@ -1075,17 +1158,6 @@ static void rs_put_test_stats(struct store *base, const char *test_id, char *sta
 }
 
 /* ---- loading (before start, on the synchronous link) --------------------------------- */
-
-static const char *hash_field(const redisReply *h, const char *name) {
-    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
-        if (h->element[i]->str && !strcmp(h->element[i]->str, name)) return h->element[i + 1]->str;
-    return NULL;
-}
-
-static double num_field(const redisReply *h, const char *name, double dflt) {
-    const char *v = hash_field(h, name);
-    return v && *v ? strtod(v, NULL) : dflt;
-}
 
 struct test_entry {
     char *id, *definition;
@@ -1579,6 +1651,7 @@ static void rs_render_metrics(struct store *base, struct metrics_text *t) {
 static const struct store_ops redis_ops = {
     .name = "redis",
     .set_event_handler = rs_set_event_handler,
+    .set_change_handler = rs_set_change_handler,
     .start = rs_start,
     .close = rs_close,
     .put_setting = rs_put_setting,

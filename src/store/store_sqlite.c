@@ -471,6 +471,14 @@ done:
     free(out);
 }
 
+/* One process owns the database: nothing changes behind its back (tokens, which the CLI may
+ * change, are followed through store_tokens_version). */
+static void sq_set_change_handler(struct store *base, store_change_fn fn, void *arg) {
+    (void)base;
+    (void)fn;
+    (void)arg;
+}
+
 static void sq_set_event_handler(struct store *base, store_event_fn fn, void *arg) {
     struct sq *s = (struct sq *)base;
     s->on_event = fn;
@@ -1171,6 +1179,7 @@ static int sq_ping(struct store *base) {
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .set_event_handler = sq_set_event_handler,
+    .set_change_handler = sq_set_change_handler,
     .start = sq_start,
     .close = sq_close,
     .put_setting = sq_put_setting,

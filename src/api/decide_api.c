@@ -102,19 +102,25 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
     }
 
     d = experiment_decide_for(e, ctx, user, api_min_updates(app, e), probs);
-    experiment_count_decision(e, d.arm, now);
-    app_save_counters(app, e, 0);
     if (d.assigned) {
-        struct store_assignment *a = calloc(1, sizeof *a);
-        if (a) {
-            snprintf(a->test_id, sizeof a->test_id, "%s", e->id);
-            snprintf(a->user, sizeof a->user, "%s", user);
-            a->variant_id = e->variants[d.arm].id;
-            a->propensity = d.propensity;
-            a->created = now;
-            store_put_assignment(app->store, a);
+        /* The store may know this user already (another replica assigned them first): its
+         * assignment stands, here too. */
+        struct store_assignment a = {.variant_id = e->variants[d.arm].id, .propensity = d.propensity, .created = now};
+        int arm;
+        snprintf(a.test_id, sizeof a.test_id, "%s", e->id);
+        snprintf(a.user, sizeof a.user, "%s", user);
+        if (store_claim_assignment(app->store, &a) == SCOUT_OK && a.existing &&
+            (arm = experiment_index_of_id(e, a.variant_id)) >= 0) {
+            experiment_restore_assignment(e, user, arm, a.propensity);
+            d.arm = arm;
+            d.propensity = a.propensity;
+            d.sticky = 1;
+            d.explored = 0;
+            for (int i = 0; i < e->nvariants; i++) probs[i] = i == arm;
         }
     }
+    experiment_count_decision(e, d.arm, now);
+    app_save_counters(app, e, 0);
 
     if ((rec = calloc(1, sizeof *rec))) {
         snprintf(rec->test_id, sizeof rec->test_id, "%s", e->id);

@@ -77,8 +77,8 @@ void store_put_test_stats(struct store *s, const char *test_id, char *stats) {
     s->ops->put_test_stats(s, test_id, stats);
 }
 
-void store_put_assignment(struct store *s, struct store_assignment *a) {
-    s->ops->put_assignment(s, a);
+int store_claim_assignment(struct store *s, struct store_assignment *a) {
+    return s->ops->claim_assignment(s, a);
 }
 
 int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n) {

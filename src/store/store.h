@@ -53,6 +53,7 @@ struct store_assignment {
     long variant_id;
     double propensity;
     double created;
+    int existing;         /* set by store_claim_assignment: the user had one already */
 };
 
 /* One reward event of an update_model request. */
@@ -127,8 +128,11 @@ int store_set_rollout(struct store *s, const char *id, long variant_id);  /* -1 
  * for. The store takes ownership of stats (malloc'd JSON text). */
 void store_put_test_stats(struct store *s, const char *test_id, char *stats);
 
-/* Queues a sticky assignment (not waited for); the store takes ownership of a (malloc'd). */
-void store_put_assignment(struct store *s, struct store_assignment *a);
+/* Records a user's first assignment unless the user already has one in the store (assigned
+ * by another replica): on return *a is the assignment that stands. SCOUT_OK, or SCOUT_ESTORE
+ * when the store cannot say (the caller keeps its own). The embedded store, whose one process
+ * decides alone, queues the write and returns at once. */
+int store_claim_assignment(struct store *s, struct store_assignment *a);
 
 /* Every stored sticky assignment, grouped by test (loading, before store_start). */
 int store_load_assignments(struct store *s,

@@ -22,7 +22,7 @@ struct store_ops {
     int (*flush)(struct store *s);
     void (*put_decision)(struct store *s, struct store_decision *d);
     void (*put_test_stats)(struct store *s, const char *test_id, char *stats);
-    void (*put_assignment)(struct store *s, struct store_assignment *a);
+    int (*claim_assignment)(struct store *s, struct store_assignment *a);
     int (*append_rewards)(struct store *s, const char *test_id, struct store_reward *ev, int n);
     int (*load_tests)(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud);
     int (*load_arm_predictions)(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud);

@@ -23,7 +23,8 @@
  * (XREAD BLOCK) and hands each event to the event handler in stream order — on every replica
  * alike, so all converge to the same state. An update waits (briefly) until its own events
  * were read back, so a client reads its writes on the replica it talks to.
- * Decision records, sticky assignments, counters and token touches are queued and written by
+ * Sticky assignments are claimed synchronously (the first replica to assign a user wins).
+ * Decision records, counters and token touches are queued and written by
  * the writer thread in pipelined batches: a decision never waits for Redis. The writer also
  * settles decisions whose reward window ended (one replica at a time, under a lock key) and
  * trims expired decisions from the indexes.
@@ -137,7 +138,7 @@ struct flush_wait {
 
 #define FLUSH_WAIT 3.0            /* seconds a flush waits for the writer */
 
-enum aop_kind { AOP_DECISION, AOP_ASSIGN, AOP_STATS, AOP_TOUCH, AOP_FLUSH };
+enum aop_kind { AOP_DECISION, AOP_STATS, AOP_TOUCH, AOP_FLUSH };
 
 /* Operations as /metrics counts them: the same names as the embedded store's. */
 enum rop { ROP_DECISION, ROP_REWARDS, ROP_PUT_TEST, ROP_DELETE_TEST, ROP_ROLLOUT, ROP_SETTING, ROP_FLUSH, ROP_TOKEN,
@@ -146,7 +147,7 @@ static const char *const ROP_NAMES[ROP_COUNT] = {
     "decision", "rewards", "put_test", "delete_test", "rollout", "setting", "flush", "token", "token_delete",
     "assignment", "test_stats", "token_touch",
 };
-static const enum rop AOP_ROP[] = {[AOP_DECISION] = ROP_DECISION, [AOP_ASSIGN] = ROP_ASSIGN,
+static const enum rop AOP_ROP[] = {[AOP_DECISION] = ROP_DECISION,
                                    [AOP_STATS] = ROP_TEST_STATS, [AOP_TOUCH] = ROP_TOKEN_TOUCH,
                                    [AOP_FLUSH] = ROP_FLUSH};
 
@@ -156,7 +157,6 @@ struct aop {
     struct aop *next;
     union {
         struct store_decision *decision;
-        struct store_assignment *assignment;
         struct {
             char test_id[SCOUT_ID_LEN + 1];
             char *json;
@@ -546,8 +546,6 @@ static void aop_free(struct aop *op) {
     if (op->kind == AOP_DECISION) {   /* the caller took it off the pending count */
         free(op->u.decision->context);
         free(op->u.decision);
-    } else if (op->kind == AOP_ASSIGN) {
-        free(op->u.assignment);
     } else if (op->kind == AOP_STATS) {
         free(op->u.stats.json);
     }
@@ -577,7 +575,7 @@ static void enqueue(struct rs *s, struct aop *op) {
 
 /* Appends the commands of one queued write to the pipeline; returns how many replies follow. */
 static int append_aop(struct rs *s, redisContext *c, const struct aop *op) {
-    char num[40], num2[40], num3[80], key[128];
+    char num[40], key[128];
     (void)s;
     switch (op->kind) {
     case AOP_DECISION: {
@@ -606,13 +604,6 @@ static int append_aop(struct rs *s, redisContext *c, const struct aop *op) {
             return 8;
         }
         return 7;
-    }
-    case AOP_ASSIGN: {
-        const struct store_assignment *a = op->u.assignment;
-        fmt_double(num2, sizeof num2, a->propensity);
-        snprintf(num3, sizeof num3, "%ld %s", a->variant_id, num2);
-        redisAppendCommand(c, "HSETNX scout:{%s}:sticky %s %s", a->test_id, a->user, num3);
-        return 1;
     }
     case AOP_STATS:
         redisAppendCommand(c, "HSET scout:{%s}:meta stats %s", op->u.stats.test_id, op->u.stats.json);
@@ -1134,15 +1125,33 @@ static void rs_put_decision(struct store *base, struct store_decision *d) {
     enqueue(RS(base), op);
 }
 
-static void rs_put_assignment(struct store *base, struct store_assignment *a) {
-    struct aop *op = calloc(1, sizeof *op);
-    if (!op) {
-        free(a);
-        return;
+/* HSETNX then, if another replica was first, its assignment: one round trip in a script. */
+static const char CLAIM_LUA[] =
+    "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return {0, ARGV[2]} end\n"
+    "return {1, redis.call('HGET', KEYS[1], ARGV[1])}\n";
+
+static int rs_claim_assignment(struct store *base, struct store_assignment *a) {
+    struct rs *s = RS(base);
+    char value[80], p[40];
+    long v;
+    double prop;
+    double t0 = util_monotonic();
+    int rc = SCOUT_ESTORE;
+    fmt_double(p, sizeof p, a->propensity);
+    snprintf(value, sizeof value, "%ld %s", a->variant_id, p);
+    pthread_mutex_lock(&s->sync_lock);
+    redisReply *r = sync_cmd(s, "EVAL %s 1 scout:{%s}:sticky %s %s", CLAIM_LUA, a->test_id, a->user, value);
+    pthread_mutex_unlock(&s->sync_lock);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
+        sscanf(r->element[1]->str, "%ld %lf", &v, &prop) == 2) {
+        a->existing = r->element[0]->integer == 1;
+        a->variant_id = v;
+        a->propensity = prop;
+        rc = SCOUT_OK;
     }
-    op->kind = AOP_ASSIGN;
-    op->u.assignment = a;
-    enqueue(RS(base), op);
+    if (r) freeReplyObject(r);
+    count_op(s, ROP_ASSIGN, rc == SCOUT_OK, t0);
+    return rc;
 }
 
 static void rs_put_test_stats(struct store *base, const char *test_id, char *stats) {
@@ -1664,7 +1673,7 @@ static const struct store_ops redis_ops = {
     .flush = rs_flush,
     .put_decision = rs_put_decision,
     .put_test_stats = rs_put_test_stats,
-    .put_assignment = rs_put_assignment,
+    .claim_assignment = rs_claim_assignment,
     .append_rewards = rs_append_rewards,
     .load_tests = rs_load_tests,
     .load_arm_predictions = rs_load_arm_predictions,

@@ -816,17 +816,20 @@ static void sq_put_test_stats(struct store *base, const char *test_id, char *sta
     push_op(s, op);
 }
 
-static void sq_put_assignment(struct store *base, struct store_assignment *a) {
+static int sq_claim_assignment(struct store *base, struct store_assignment *claim) {
     struct sq *s = (struct sq *)base;
+    struct store_assignment *a = malloc(sizeof *a);
     struct op *op;
-    if (!s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
+    if (!a || !s->started || atomic_load(&s->stopping) || !(op = calloc(1, sizeof *op))) {
         free(a);
-        return;
+        return SCOUT_OK;   /* this process's memory decides; the row is a copy for restarts */
     }
+    *a = *claim;
     op->kind = OP_ASSIGN;
     op->test_id = a->test_id;
     op->u.assignment = a;
     push_op(s, op);
+    return SCOUT_OK;
 }
 
 static int sq_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n) {
@@ -1192,7 +1195,7 @@ static const struct store_ops sqlite_ops = {
     .flush = sq_flush,
     .put_decision = sq_put_decision,
     .put_test_stats = sq_put_test_stats,
-    .put_assignment = sq_put_assignment,
+    .claim_assignment = sq_claim_assignment,
     .append_rewards = sq_append_rewards,
     .load_tests = sq_load_tests,
     .load_arm_predictions = sq_load_arm_predictions,

@@ -260,6 +260,25 @@ static int reply_ok(const redisReply *r) {
     return r && r->type != REDIS_REPLY_ERROR;
 }
 
+/* Runs an EVALSHA command (argv[1] the script's hash). A Redis that restarted has forgotten
+ * Scout's scripts (NOSCRIPT): they are loaded again and the command retried once. NULL when
+ * the connection broke (the caller fails the link). */
+static redisReply *evalsha(redisContext *c, int argc, const char **argv) {
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        redisReply *a = redisCommand(c, "SCRIPT LOAD %s", APPEND_LUA);
+        redisReply *b = a ? redisCommand(c, "SCRIPT LOAD %s", SETTLE_LUA) : NULL;
+        int ok = a && b && a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING;
+        if (a) freeReplyObject(a);
+        if (b) freeReplyObject(b);
+        if (ok) {
+            freeReplyObject(r);
+            r = redisCommandArgv(c, argc, argv, NULL);
+        }
+    }
+    return r;
+}
+
 /* ---- opening --------------------------------------------------------------------------- */
 
 static int load_scripts(struct rs *s, redisContext *c, char *err, size_t errlen) {
@@ -688,7 +707,7 @@ static void settle_step(struct rs *s, struct redis_link *l) {
                     full[k++] = now;
                     full[k++] = prefix;
                     for (size_t j = 0; j < ids->elements; j++) full[k++] = ids->element[j]->str;
-                    r = redisCommandArgv(c, (int)k, full, NULL);
+                    r = evalsha(c, (int)k, full);
                     if (!r) redis_link_fail(l, c->errstr);
                     else if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&s->settled, (uint64_t)r->integer);
                     else if (r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: settling failed: %s", r->str);
@@ -1077,7 +1096,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     pthread_mutex_lock(&s->sync_lock);
     {
         redisContext *c = redis_link_get(&s->sync);
-        if (c && !(r = redisCommandArgv(c, argc, argv, NULL))) redis_link_fail(&s->sync, c->errstr);
+        if (c && !(r = evalsha(c, argc, argv))) redis_link_fail(&s->sync, c->errstr);
     }
     pthread_mutex_unlock(&s->sync_lock);
     if (!r) goto out;

@@ -115,6 +115,11 @@ static const char SETTLE_LUA[] =
     "end\n"
     "return made\n";
 
+/* KEYS: a lock; ARGV: the holder's token. Deletes the lock only if this holder has it. */
+static const char UNLOCK_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
 /* ---- state ------------------------------------------------------------------------- */
 
 /* A stream position "ms-seq", comparable. */
@@ -197,6 +202,7 @@ struct rs {
     store_change_fn on_change;
     void *change_arg;
     char catalog_last[48];       /* the reader's position in scout:catalog (reader thread only) */
+    char replica[33];            /* this process's random token (lock values) */
 
     pthread_t writer, reader;
     int started;
@@ -312,6 +318,11 @@ int store_open_redis(struct store **out, const char *host, int port, const char 
         goto fail;
     }
     s->cfg = (struct redis_config){s->host, port, s->user, s->password, 0, 2.0};
+    {
+        unsigned char raw[16];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(s->replica, sizeof s->replica, raw, sizeof raw);
+    }
     pthread_mutex_init(&s->sync_lock, NULL);
     pthread_mutex_init(&s->follow_lock, NULL);
     pthread_cond_init(&s->applied, NULL);
@@ -665,7 +676,9 @@ static void settle_step(struct rs *s, struct redis_link *l) {
     struct followed *list;
     size_t n;
     if (!c) return;
-    lock = redisCommand(c, "SET scout:settle:lock 1 NX PX %d", LOCK_TTL_MS);
+    /* The lock holds this replica's token and is released by compare-and-delete: a replica never
+     * frees another's lock, and a crashed holder's lock expires after LOCK_TTL_MS. */
+    lock = redisCommand(c, "SET scout:settle:lock %s NX PX %d", s->replica, LOCK_TTL_MS);
     if (!lock) {
         redis_link_fail(l, c->errstr);
         return;
@@ -721,6 +734,8 @@ static void settle_step(struct rs *s, struct redis_link *l) {
         if (!l->c) break;
     }
     free(list);
+    redisReply *unlock = l->c ? redisCommand(l->c, "EVAL %s 1 scout:settle:lock %s", UNLOCK_LUA, s->replica) : NULL;
+    if (unlock) freeReplyObject(unlock);
 }
 
 /* Drops expired decisions from the per-test indexes (the decision hashes expire by themselves). */

@@ -1,0 +1,774 @@
+"""Scout on the Redis store: several scoutd replicas sharing one Redis serve and learn together.
+
+Every test here starts its own password-protected redis-server (in tmp_path) and passes
+`--redis` explicitly, so the file behaves the same whether or not the suite runs with
+SCOUT_STORE=redis (in that mode scout_factory's own per-test Redis simply goes unused).
+
+Eventual consistency is always awaited by polling with generous deadlines, never by a fixed
+sleep alone (the one deliberate sleep is the decision-expiry test, which is about time).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from helpers import (
+    HTTP_TIMEOUT,
+    SCOUTD,
+    RedisServer,
+    assert_error,
+    create_test,
+    details,
+    fetch,
+    free_port,
+    models,
+    update,
+)
+
+CONVERGE = 10.0      # seconds replicas may take to agree (they normally need milliseconds)
+PROPAGATE = 5.0      # seconds a catalog change or a token change may take to reach a replica
+RECONNECT = 10.0     # seconds after Redis is back within which scoutd must work again
+
+# The fields of performance_summary that are learned state (ci_*, probability_best and
+# policy_probability are Monte Carlo estimates; predictions are counted per replica).
+LEARNED = ("updates", "reward_sum", "average_reward", "posterior_mean")
+
+LABELS3 = {"0": "A", "1": "B", "2": "C"}
+
+
+# --------------------------------------------------------------------------- fixtures, helpers
+
+
+class RedisPool:
+    """The redis-servers a test starts; all are stopped at the end of the test."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.servers = []
+
+    def start(self, name="shared-redis", password=RedisServer.PASSWORD):
+        r = RedisServer(self.tmp_path / name, password=password)
+        self.servers.append(r)
+        return r.start()
+
+    def restart(self, old, sig=signal.SIGTERM):
+        """Stop `old` and start a new redis-server on the same directory and the same port."""
+        old.stop(sig)
+        new = RedisServer(old.dir, password=old.password)
+        new.port = old.port
+        self.servers.append(new)
+        deadline = time.monotonic() + 10
+        while True:   # the port may linger for a moment after the old process ended
+            try:
+                return new.start()
+            except RuntimeError:
+                new.stop()
+                if time.monotonic() > deadline:
+                    raise
+
+    def stop_all(self):
+        for r in self.servers:
+            r.stop()
+
+
+@pytest.fixture
+def redis_pool(tmp_path):
+    """Request it BEFORE scout_factory, so Redis outlives the scoutd processes at teardown."""
+    pool = RedisPool(tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+def start_replicas(scout_factory, redis, n, env=None):
+    return [scout_factory(env=env, extra_args=["--redis", redis.url]) for _ in range(n)]
+
+
+def poll(check, timeout, message, interval=0.02):
+    """Call check() -> (ok, observed) until ok; fail with the last observation at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, observed = check()
+        if ok:
+            return observed
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.1f}s waiting for {message}; last seen: {observed!r}",
+                        pytrace=False)
+        time.sleep(interval)
+
+
+def wait_for(get, accept, timeout, message, interval=0.02):
+    """Poll get() until accept(value); return the value, or fail showing the last one."""
+    def check():
+        value = get()
+        return accept(value), value
+    return poll(check, timeout, message, interval)
+
+
+def http(method, scout, path, **kw):
+    """One request on a fresh connection (never a pooled one); None if the server is unreachable."""
+    kw.setdefault("timeout", HTTP_TIMEOUT)
+    try:
+        return requests.request(method, scout.url(path), **kw)
+    except requests.RequestException:
+        return None
+
+
+def status_of(r):
+    return None if r is None else r.status_code
+
+
+def learned(scout, mid):
+    """performance_summary's learned fields, by label."""
+    ps = details(scout, mid)["performance_summary"]
+    return {str(row["label"]): {k: row[k] for k in LEARNED} for row in ps.values()}
+
+
+def contextual(scout, mid):
+    """The contextual model's learned part (Monte Carlo fields left out): per categorical value and
+    variant the rewards and mean, per numeric feature its mean, sd and coefficients. Replicas fold
+    the same events in the same order, so these agree exactly (docs/REDIS.md: bit for bit)."""
+    cm = details(scout, mid)["contextual_model"]
+    features = {}
+    for f in cm.get("features", []):
+        if "values" in f:
+            features[f["name"]] = {str(v["value"]): {label: (row["rewards"], row["mean"])
+                                                     for label, row in v["variants"].items()}
+                                   for v in f["values"]}
+        else:
+            features[f["name"]] = {k: f.get(k) for k in ("type", "mean", "sd", "coefficients")}
+    return {"dimension": cm.get("dimension"), "features": features}
+
+
+def updates_by_label(scout, mid):
+    r = http("GET", scout, f"/api/model_details/{mid}")
+    if r is None or r.status_code != 200:
+        return None
+    return {str(row["label"]): row["updates"] for row in r.json()["performance_summary"].values()}
+
+
+def wait_updates(scouts, mid, expected, timeout=CONVERGE):
+    """Wait until every replica shows exactly `expected` ({label: updates})."""
+    for k, s in enumerate(scouts):
+        wait_for(lambda: updates_by_label(s, mid), lambda got: got == expected, timeout,
+                 f"replica {k} to show updates {expected}")
+
+
+def total_updates(scout, mid):
+    got = updates_by_label(scout, mid)
+    return None if got is None else sum(got.values())
+
+
+def metric(scout, name):
+    r = http("GET", scout, "/metrics")
+    assert r is not None and r.status_code == 200, status_of(r)
+    m = re.search(rf"^{re.escape(name)} (\S+)$", r.text, re.M)
+    assert m, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+def serves(scout, mid):
+    r = http("POST", scout, "/api/fetch_recommended_variant", json={"cb_model_id": mid})
+    return status_of(r) == 200, status_of(r)
+
+
+# --------------------------------------------------------------------------- 1. shared learning
+
+
+def mixed_client(replicas, mid, k, iterations, failures):
+    """One client thread: fetch with context on its replica and reward by request_id on the SAME
+    replica; every 4th round also a batch naming the variants directly, sent to a rotating
+    replica. Returns what was acknowledged, per label: counts, reward sums, fetches."""
+    n = len(replicas)
+    mine = replicas[k % n]
+    acked = {label: 0 for label in LABELS3.values()}
+    sums = {label: 0.0 for label in LABELS3.values()}
+    fetched = {label: 0 for label in LABELS3.values()}
+    values = (0.0, 0.5, 1.0)  # exact binary sums, and rewards in [0, 1]
+    with requests.Session() as sess:
+        for i in range(iterations):
+            rid = f"c{k}-{i}-{uuid.uuid4().hex[:8]}"
+            r = sess.post(mine.url("/api/fetch_recommended_variant"), timeout=HTTP_TIMEOUT,
+                          json={"cb_model_id": mid, "request_id": rid,
+                                "context": {"device": ("mobile", "desktop")[i % 2], "segment": (k + i) % 3}})
+            if r.status_code != 200:
+                failures.append(("fetch", r.status_code, r.text[:200]))
+                continue
+            label = str(r.json()["recommended_variant"])
+            fetched[label] += 1
+            value = values[(k + i) % 3]
+            r = sess.post(mine.url(f"/api/update_model/{mid}"), timeout=HTTP_TIMEOUT,
+                          json={"updates": [{"request_id": rid, "reward": value}]})
+            body = r.json() if r.status_code == 200 else {}
+            if r.status_code != 200 or body.get("processed_updates") != 1 or body.get("redis_hits") != 1:
+                failures.append(("update by request_id", rid, r.status_code, r.text[:300]))
+                continue
+            acked[label] += 1
+            sums[label] += value
+            if i % 4 == 3:
+                other = replicas[(k + i) % n]
+                batch = [{"variant_id": 0, "reward": 1},
+                         {"decision": "B", "reward": 0.5, "context": {"device": "tablet"}},
+                         {"variant_id": "C", "reward": 0}]
+                r = sess.post(other.url(f"/api/update_model/{mid}"), json={"updates": batch},
+                              timeout=HTTP_TIMEOUT)
+                if r.status_code != 200 or r.json().get("processed_updates") != 3:
+                    failures.append(("direct update", r.status_code, r.text[:300]))
+                    continue
+                for label, value in (("A", 1.0), ("B", 0.5), ("C", 0.0)):
+                    acked[label] += 1
+                    sums[label] += value
+    return acked, sums, fetched
+
+
+@pytest.mark.parametrize("n_replicas", [2, 3])
+def test_replicas_serve_and_learn_together_under_mixed_concurrent_load(redis_pool, scout_factory, n_replicas):
+    redis = redis_pool.start()
+    replicas = start_replicas(scout_factory, redis, n_replicas)
+    mid = create_test(replicas[0], variants=LABELS3, name="shared")
+    for k, s in enumerate(replicas[1:], 1):
+        poll(lambda: serves(s, mid), PROPAGATE, f"replica {k} to serve the test created on replica 0")
+        assert mid in [m["model_id"] for m in models(s)]
+
+    threads, iterations = 6, 48   # 6 * (48 + 12 * 3) = 504 rewards
+    failures = []
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(lambda k: mixed_client(replicas, mid, k, iterations, failures), range(threads)))
+    assert not failures, failures[:5]
+    acked = {label: sum(r[0][label] for r in results) for label in LABELS3.values()}
+    sums = {label: sum(r[1][label] for r in results) for label in LABELS3.values()}
+    assert sum(acked.values()) == threads * (iterations + (iterations // 4) * 3)
+
+    wait_updates(replicas, mid, acked)
+    states = [learned(s, mid) for s in replicas]
+    for k, state in enumerate(states):
+        for label in LABELS3.values():
+            assert state[label]["updates"] == acked[label], (k, label)
+            assert state[label]["reward_sum"] == pytest.approx(sums[label], abs=1e-9), (k, label, state[label])
+            for key in ("average_reward", "posterior_mean"):
+                assert state[label][key] == pytest.approx(states[0][label][key], rel=1e-12, abs=1e-12), (
+                    f"replica {k} disagrees with replica 0 on {label}.{key}: {state[label]} vs {states[0][label]}")
+    for k, s in enumerate(replicas):
+        summary = [m for m in models(s) if m["model_id"] == mid][0]
+        assert summary["update_requests"] == sum(acked.values()), (k, summary["update_requests"])
+    # the contextual model (learned from the contexts joined by request_id and sent inline) too
+    models_seen = [contextual(s, mid) for s in replicas]
+    assert models_seen[0]["features"].get("device"), models_seen[0]
+    for k, cm in enumerate(models_seen[1:], 1):
+        assert cm == models_seen[0], f"replica {k}'s contextual model differs from replica 0's"
+
+
+# --------------------------------------------------------------------------- 2. shared tokens
+
+
+BOOTSTRAP = "bootstrap-admin-token-" + "x" * 24   # >= 32 characters
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tokens_created_and_revoked_on_one_replica_apply_on_the_other(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    env = {"SCOUT_PROTECTED_API": "true", "SCOUT_AUTH_TOKEN": BOOTSTRAP,
+           "SCOUT_AUTH_MAX_FAILURES": "1000000"}   # polling with a not-yet-known token must not hit 429
+    a, b = start_replicas(scout_factory, redis, 2, env=env)
+    r = http("POST", a, "/api/create_model", headers=auth(BOOTSTRAP),
+             json={"name": "guarded", "variants": {"0": "A", "1": "B"}})
+    assert r.status_code == 200, r.text
+    mid = r.json()["model_id"]
+    wait_for(lambda: status_of(http("POST", b, "/api/fetch_recommended_variant", headers=auth(BOOTSTRAP),
+                                    json={"cb_model_id": mid})),
+             lambda x: x == 200, PROPAGATE, "replica B to serve the test")
+
+    def fetch_on_b(token):
+        return status_of(http("POST", b, "/api/fetch_recommended_variant", headers=auth(token),
+                              json={"cb_model_id": mid}))
+
+    # protection is enforced on B: no token / an unknown token is refused
+    assert status_of(http("POST", b, "/api/fetch_recommended_variant", json={"cb_model_id": mid})) == 401
+    assert fetch_on_b("sct_" + "A" * 43) == 401
+
+    r = http("POST", a, "/admin/generate_token", headers=auth(BOOTSTRAP), json={"name": "app", "scope": "client"})
+    assert r.status_code == 200, r.text
+    token, token_id = r.json()["token"], r.json()["id"]
+    assert fetch_on_b(token) in (200, 401)
+    wait_for(lambda: fetch_on_b(token), lambda x: x == 200, PROPAGATE,
+             "the token created on A to authenticate on B")
+    # its scope came along: a client token is not an admin token on B either
+    assert status_of(http("GET", b, "/admin/tokens", headers=auth(token))) == 403
+    listed = http("GET", b, "/admin/tokens", headers=auth(BOOTSTRAP))
+    assert listed.status_code == 200 and token_id in listed.text
+    # and it rewards on B too
+    r = http("POST", b, f"/api/update_model/{mid}", headers=auth(token),
+             json={"updates": [{"decision": "A", "reward": 1}]})
+    assert r.status_code == 200 and r.json()["processed_updates"] == 1, r.text
+
+    r = http("POST", a, f"/admin/tokens/{token_id}/revoke", headers=auth(BOOTSTRAP))
+    assert r.status_code == 200, r.text
+    assert fetch_on_b(token) in (200, 401)
+    wait_for(lambda: fetch_on_b(token), lambda x: x == 401, PROPAGATE,
+             "the token revoked on A to stop working on B")
+    assert status_of(http("POST", a, "/api/fetch_recommended_variant", headers=auth(token),
+                          json={"cb_model_id": mid})) == 401
+
+
+# --------------------------------------------------------------------------- 3. catalog changes
+
+
+def test_rollout_clear_delete_and_settings_propagate_to_every_replica(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b, c = start_replicas(scout_factory, redis, 3)
+    mid = create_test(a, variants=LABELS3)
+    keep = create_test(b)
+    for s in (a, b, c):
+        poll(lambda: serves(s, mid), PROPAGATE, "every replica to serve the test")
+        poll(lambda: serves(s, keep), PROPAGATE, "every replica to serve the second test")
+
+    def rollout_seen(s, want):
+        r = http("POST", s, "/api/fetch_recommended_variant", json={"cb_model_id": mid})
+        if status_of(r) != 200:
+            return False, status_of(r)
+        body = r.json()
+        got = (body["is_global_rollout"], body["recommended_variant"] if body["is_global_rollout"] else None)
+        return got == want, got
+
+    r = http("POST", a, f"/api/rollout_global_variant/{mid}", json={"variant": "C"})
+    assert r.status_code == 200, r.text
+    for k, s in enumerate((b, c), 1):
+        poll(lambda: rollout_seen(s, (True, "C")), PROPAGATE, f"replica {k} to apply the rollout made on A")
+        for _ in range(20):
+            assert rollout_seen(s, (True, "C"))[0]
+        summary = [m for m in models(s) if m["model_id"] == mid][0]
+        assert summary["global_rolled_out"] is True and summary["global_variant"] == "C", summary
+
+    r = http("POST", c, f"/api/clear_global_variant/{mid}")
+    assert r.status_code == 200, r.text
+    for k, s in enumerate((a, b)):
+        poll(lambda: rollout_seen(s, (False, None)), PROPAGATE, f"replica {k} to apply the clear made on C")
+        summary = [m for m in models(s) if m["model_id"] == mid][0]
+        assert summary["global_rolled_out"] is False, summary
+
+    r = http("POST", b, f"/api/delete_model/{mid}")
+    assert r.status_code == 200, r.text
+    for k, s in ((0, a), (2, c)):
+        wait_for(lambda: serves(s, mid)[1], lambda x: x == 404, PROPAGATE,
+                 f"replica {k} to forget the test deleted on B")
+        ids = [m["model_id"] for m in models(s)]
+        assert mid not in ids and keep in ids, ids
+        assert_error(http("POST", s, f"/api/update_model/{mid}",
+                          json={"updates": [{"decision": "A", "reward": 1}]}), 404)
+        assert_error(http("GET", s, f"/api/model_details/{mid}"), 404)
+
+    new = {"time_window_minutes": 30, "bucket_granularity_seconds": 120, "min_update_requests": 4}
+    before = http("GET", b, "/admin/model_config").json()
+    assert any(before[k] != v for k, v in new.items()), before
+    r = http("POST", a, "/admin/model_config", json=new)
+    assert r.status_code == 200, r.text
+    for k, s in ((1, b), (2, c)):
+        def seen(s=s):
+            got = http("GET", s, "/admin/model_config").json()
+            return all(got.get(key) == value for key, value in new.items()), got
+        poll(seen, PROPAGATE, f"replica {k} to show the model_config saved on A")
+
+
+# --------------------------------------------------------------------------- 4. Redis outage
+
+
+def test_redis_outage_serves_decisions_refuses_writes_and_recovers_without_loss(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a)
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    update(a, mid, [{"decision": "A", "reward": 1}] * 30)
+    update(b, mid, [{"decision": "B", "reward": 1}] * 20)
+    d = fetch(a, mid, context={"device": "mobile"}, request_id="before-outage")
+    out = update(a, mid, [{"request_id": "before-outage", "reward": 1}])
+    assert out["processed_updates"] == 1 and out["redis_hits"] == 1, out
+    before = {"A": 30, "B": 20}
+    before[d["recommended_variant"]] += 1
+    wait_updates([a, b], mid, before)
+    for s in (a, b):
+        assert status_of(http("GET", s, "/readyz")) == 200
+        assert metric(s, "scout_redis_connections") == 3
+
+    redis.stop()
+
+    for k, s in enumerate((a, b)):
+        wait_for(lambda: status_of(http("GET", s, "/readyz")), lambda x: x == 503, PROPAGATE,
+                 f"replica {k}'s /readyz to answer 503 while Redis is down")
+        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x < 3, PROPAGATE,
+                 f"replica {k}'s scout_redis_connections to drop below 3")
+        # decisions keep being served from memory
+        for i in range(10):
+            r = http("POST", s, "/api/fetch_recommended_variant",
+                     json={"cb_model_id": mid, "context": {"device": "desktop", "i": i}})
+            assert status_of(r) == 200, f"replica {k}: fetch during the outage -> {status_of(r)} {r and r.text}"
+        # rewards and writes are refused with a clear JSON 503
+        started = time.monotonic()
+        r = http("POST", s, f"/api/update_model/{mid}", json={"updates": [{"decision": "A", "reward": 1}]})
+        assert_error(r, 503)
+        assert time.monotonic() - started < 5, "a refused reward should not stall"
+        assert_error(http("POST", s, "/api/create_model", json={"name": "x", "variants": {"0": "A", "1": "B"}}), 503)
+        assert status_of(http("GET", s, "/healthz")) == 200
+    # a decision made during the outage, on A: its record is queued until Redis is back
+    outage = fetch(a, mid, context={"device": "tv"}, request_id="during-outage")
+    assert_error(http("POST", a, f"/api/update_model/{mid}",
+                      json={"updates": [{"request_id": "during-outage", "reward": 1}]}), 503)
+
+    redis = redis_pool.restart(redis)
+
+    def reward_works(s, label):
+        r = http("POST", s, f"/api/update_model/{mid}", json={"updates": [{"decision": label, "reward": 1}]})
+        if status_of(r) == 200:
+            assert r.json()["processed_updates"] == 1, r.text
+            return True, 200
+        return False, (status_of(r), r.text[:200] if r is not None else None)
+
+    poll(lambda: reward_works(a, "A"), RECONNECT, "replica A to take rewards again after Redis came back",
+         interval=0.1)
+    poll(lambda: reward_works(b, "B"), RECONNECT, "replica B to take rewards again after Redis came back",
+         interval=0.1)
+    for k, s in enumerate((a, b)):
+        wait_for(lambda: status_of(http("GET", s, "/readyz")), lambda x: x == 200, RECONNECT,
+                 f"replica {k}'s /readyz to answer 200 again", interval=0.1)
+        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x == 3, RECONNECT,
+                 f"replica {k} to have its 3 Redis connections back", interval=0.1)
+
+    out = update(a, mid, [{"request_id": "during-outage", "reward": 1}])
+    assert out["redis_hits"] == 1 and out["processed_updates"] == 1, (
+        f"the decision made during the outage was not written once Redis came back: {out}")
+    after = dict(before)
+    after["A"] += 1
+    after["B"] += 1
+    after[outage["recommended_variant"]] += 1
+    # every reward acknowledged before the outage is still counted, on both, and both learn on
+    wait_updates([a, b], mid, after)
+    la, lb = learned(a, mid), learned(b, mid)
+    for label in ("A", "B"):
+        assert la[label]["reward_sum"] == pytest.approx(after[label]), la
+        assert la[label]["posterior_mean"] == pytest.approx(lb[label]["posterior_mean"], rel=1e-12), (la, lb)
+
+
+# --------------------------------------------------------------------------- 5. SIGKILL under load
+
+
+class RewardLoad:
+    """Threads sending one-reward requests to one replica until it vanishes."""
+
+    def __init__(self, scout, mid, threads=4, per_thread=2000):
+        self.url = scout.url(f"/api/update_model/{mid}")
+        self.lock = threading.Lock()
+        self.sent = self.acked = 0
+        self.bad = []
+        self.per_thread = per_thread
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        with requests.Session() as sess:
+            for _ in range(self.per_thread):
+                with self.lock:
+                    self.sent += 1
+                try:
+                    r = sess.post(self.url, json={"updates": [{"decision": "A", "reward": 1}]}, timeout=10)
+                except requests.RequestException:
+                    return   # the server went away mid-request: not acknowledged
+                try:
+                    processed = r.json().get("processed_updates") if r.status_code == 200 else None
+                except ValueError:
+                    processed = None
+                with self.lock:
+                    if processed is not None:
+                        self.acked += processed
+                    else:
+                        self.bad.append((r.status_code, r.text[:200]))
+                if processed != 1:
+                    return
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def join(self):
+        for t in self.threads:
+            t.join(timeout=30)
+            assert not t.is_alive(), "a load thread hung"
+
+
+def test_acknowledged_rewards_survive_a_replica_sigkilled_under_load(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a)
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    load = RewardLoad(a, mid).start()
+    poll(lambda: (load.acked >= 300 or bool(load.bad), load.acked), 30, "300 acknowledged rewards")
+    assert not load.bad, load.bad[:3]
+    a.kill()
+    load.join()
+    assert not load.bad, load.bad[:3]
+    acked, sent = load.acked, load.sent
+    assert acked >= 300
+
+    stored_b = wait_for(lambda: total_updates(b, mid), lambda x: x is not None and x >= acked, CONVERGE,
+                        f"the surviving replica to show all {acked} acknowledged rewards")
+    assert acked <= stored_b <= sent, (acked, stored_b, sent)
+
+    a.restart()
+    wait_for(lambda: (total_updates(a, mid), total_updates(b, mid)), lambda ab: ab[0] == ab[1], CONVERGE,
+             "the restarted replica to agree with the survivor")
+    stored = total_updates(b, mid)
+    assert acked <= stored <= sent, (acked, stored, sent)
+    for s in (a, b):
+        row = learned(s, mid)["A"]
+        assert row["updates"] == stored and row["reward_sum"] == pytest.approx(stored), row
+
+
+# --------------------------------------------------------------------------- 6. decision expiry
+
+
+def test_decisions_expire_after_redis_context_ttl(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1, env={"REDIS_CONTEXT_TTL": "1"})
+    health = http("GET", s, "/admin/redis_health").json()
+    assert health["ttl_seconds"] == 1, health
+    mid = create_test(s)
+    fresh = fetch(s, mid, context={"device": "mobile"}, request_id="fresh")
+    fetch(s, mid, context={"device": "mobile"}, request_id="late")
+    named = fetch(s, mid, context={"device": "mobile"}, request_id="late-named")
+    fetched_at = time.monotonic()
+
+    out = update(s, mid, [{"request_id": "fresh", "reward": 1}])
+    assert time.monotonic() - fetched_at < 1.0, "the in-TTL update was too slow to mean anything"
+    assert (out["processed_updates"], out["redis_hits"], out["missing_context"]) == (1, 1, 0), out
+
+    time.sleep(max(0.0, fetched_at + 2.5 - time.monotonic()))
+    out = update(s, mid, [{"request_id": "late", "reward": 1}])
+    assert (out["processed_updates"], out["redis_hits"], out["missing_context"]) == (0, 0, 1), (
+        f"a decision older than REDIS_CONTEXT_TTL=1 was still found: {out}")
+    # naming the variant, the reward still counts, only without the stored decision
+    out = update(s, mid, [{"request_id": "late-named", "decision": named["recommended_variant"], "reward": 1}])
+    assert (out["processed_updates"], out["redis_hits"]) == (1, 0), out
+
+    got = learned(s, mid)
+    assert sum(row["updates"] for row in got.values()) == 2, got
+    assert got[fresh["recommended_variant"]]["updates"] >= 1
+
+
+# --------------------------------------------------------------------------- 7. refused configurations
+
+
+WRONG = "Zz-not-it-991"
+
+
+def run_scoutd(tmp_path, args=(), env=None):
+    """Run scoutd expecting it to exit on its own; return the CompletedProcess."""
+    cmd = [SCOUTD, "--host", "127.0.0.1", "--port", str(free_port()), "--ui-port", "0",
+           "--data-dir", str(tmp_path / f"data-{uuid.uuid4().hex[:6]}"), *args]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SCOUT_", "REDIS_"))}
+    full_env.update(env or {})
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, env=full_env,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"scoutd did not exit (it should refuse to start): {' '.join(cmd)}\n{exc.stderr}",
+                    pytrace=False)
+
+
+def test_refused_redis_credentials_exit_2_without_leaking_the_password(redis_pool, tmp_path):
+    redis = redis_pool.start()
+    secret_file = tmp_path / "redis-password"
+    secret_file.write_text(WRONG + "\n")
+    secret_file.chmod(0o600)
+    cases = {
+        "url": dict(args=["--redis", f"redis://:{WRONG}@127.0.0.1:{redis.port}"]),
+        "url with user": dict(args=["--redis", f"redis://scout:{WRONG}@127.0.0.1:{redis.port}"]),
+        "env": dict(env={"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "REDIS_PASSWORD": WRONG}),
+        "file": dict(env={"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port),
+                          "REDIS_PASSWORD_FILE": str(secret_file)}),
+    }
+    for name, how in cases.items():
+        p = run_scoutd(tmp_path, **how)
+        assert p.returncode == 2, f"{name}: exit {p.returncode}\n{p.stderr}"
+        assert "wrong password" in p.stderr, f"{name}: {p.stderr!r}"
+        assert WRONG not in p.stderr and WRONG not in p.stdout, f"{name}: the password leaked: {p.stderr!r}"
+        assert RedisServer.PASSWORD not in p.stderr + p.stdout
+
+    p = run_scoutd(tmp_path, args=["--redis", f"redis://127.0.0.1:{redis.port}"])
+    assert p.returncode == 2, f"exit {p.returncode}\n{p.stderr}"
+    assert "requires a password" in p.stderr, p.stderr
+
+    nobody = free_port()
+    p = run_scoutd(tmp_path, args=["--redis", f"redis://:{WRONG}@127.0.0.1:{nobody}"])
+    assert p.returncode != 0, p.stderr
+    assert "cannot reach Redis" in p.stderr, p.stderr
+    assert WRONG not in p.stderr + p.stdout, p.stderr
+
+    # and the right password does start (so the refusals above are about the password)
+    port = free_port()
+    ok = subprocess.Popen([SCOUTD, "--host", "127.0.0.1", "--port", str(port), "--ui-port", "0",
+                           "--data-dir", str(tmp_path / "ok"), "--redis", redis.url],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          env={k: v for k, v in os.environ.items() if not k.startswith(("SCOUT_", "REDIS_"))})
+    try:
+        def ready():
+            if ok.poll() is not None:
+                pytest.fail(f"scoutd with the right password exited {ok.returncode}: {ok.stderr.read()}",
+                            pytrace=False)
+            try:
+                code = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+            except requests.RequestException as exc:
+                code = repr(exc)
+            return code == 200, code
+        poll(ready, 10, "scoutd with the right password to be ready")
+    finally:
+        ok.terminate()
+        assert ok.wait(timeout=10) == 0
+
+
+# --------------------------------------------------------------------------- 8. staleness
+
+
+def test_staleness_between_replicas(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a)
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    url_b = b.url(f"/api/model_details/{mid}")
+    staleness = []
+    with requests.Session() as sa, requests.Session() as sb:
+        for i in range(100):
+            r = sa.post(a.url(f"/api/update_model/{mid}"), json={"updates": [{"decision": "B", "reward": 1}]},
+                        timeout=HTTP_TIMEOUT)
+            assert r.status_code == 200 and r.json()["processed_updates"] == 1, r.text
+            acked_at = time.monotonic()
+            deadline = acked_at + CONVERGE
+            while True:
+                rows = sb.get(url_b, timeout=HTTP_TIMEOUT).json()["performance_summary"].values()
+                seen = sum(row["updates"] for row in rows)
+                if seen >= i + 1:
+                    staleness.append(time.monotonic() - acked_at)
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"reward {i + 1} acknowledged on A not visible on B after {CONVERGE}s "
+                                f"(B shows {seen})", pytrace=False)
+                time.sleep(0.0005)
+            assert seen == i + 1, f"B shows {seen} updates, only {i + 1} were sent"
+        baseline = []   # what one model_details round trip on B costs by itself
+        for _ in range(50):
+            t0 = time.monotonic()
+            assert sb.get(url_b, timeout=HTTP_TIMEOUT).status_code == 200
+            baseline.append(time.monotonic() - t0)
+    ms = sorted(x * 1000 for x in staleness)
+    base = sorted(x * 1000 for x in baseline)
+    p50, p99 = ms[len(ms) // 2], ms[int(len(ms) * 0.99) - 1]
+    print(f"\n[redis staleness A->B over {len(ms)} rewards, from A's 200 to B's model_details showing it] "
+          f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {ms[-1]:.2f} ms "
+          f"(one model_details round trip on B alone: p50 {base[len(base) // 2]:.2f} ms)")
+
+
+# --------------------------------------------------------------------------- 9. full restart
+
+
+def test_all_replicas_restarted_and_a_fresh_one_serve_identical_learned_state(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    t1 = create_test(a, variants=LABELS3, name="contextual")
+    t2 = create_test(b, name="plain", min_updates=3)
+    for s in (a, b):
+        poll(lambda: serves(s, t1), PROPAGATE, "both replicas to serve t1")
+        poll(lambda: serves(s, t2), PROPAGATE, "both replicas to serve t2")
+    for i in range(40):
+        s = (a, b)[i % 2]
+        d = fetch(s, t1, context={"device": ("mobile", "desktop")[i % 2], "age": 20 + i % 7},
+                  request_id=f"r{i}")
+        out = update(s, t1, [{"request_id": f"r{i}", "reward": (0.0, 0.5, 1.0)[i % 3]}])
+        assert out["redis_hits"] == 1 and out["processed_updates"] == 1, (out, d)
+        fetch(s, t2)
+    update(a, t2, [{"decision": "A", "reward": 0.25}] * 7 + [{"decision": "B", "reward": 1}] * 5)
+    update(b, t2, [{"variant_id": 1, "reward": 0}] * 3 + [{"decision": "A", "reward": 1, "feature_x": 2}])
+    assert http("POST", b, f"/api/rollout_global_variant/{t2}", json={"variant": "B"}).status_code == 200
+    wait_updates([b], t1, {k: v["updates"] for k, v in learned(a, t1).items()})
+    wait_updates([a, b], t2, {"A": 8, "B": 8})
+    wait_for(lambda: http("POST", a, "/api/fetch_recommended_variant", json={"cb_model_id": t2}),
+             lambda r: status_of(r) == 200 and r.json()["is_global_rollout"], PROPAGATE,
+             "replica A to apply the rollout made on B")
+
+    before = {mid: learned(a, mid) for mid in (t1, t2)}
+    assert before == {mid: learned(b, mid) for mid in (t1, t2)}
+    context_before = contextual(a, t1)
+    assert context_before["features"].get("device") and context_before == contextual(b, t1)
+    preds = {}
+    for mid in (t1, t2):
+        pa = {str(r["label"]): r["predictions"] for r in details(a, mid)["performance_summary"].values()}
+        pb = {str(r["label"]): r["predictions"] for r in details(b, mid)["performance_summary"].values()}
+        preds[mid] = {k: pa[k] + pb[k] for k in pa}
+    counts = {m["model_id"]: m["update_requests"] for m in models(a)}
+
+    assert a.stop(signal.SIGTERM) == 0
+    assert b.stop(signal.SIGTERM) == 0
+
+    fresh = start_replicas(scout_factory, redis, 1)[0]
+    a.restart()
+    for name, s in (("a fresh replica", fresh), ("replica A restarted", a)):
+        # decisions written by both replicas were all kept: a replica starting now counts them all
+        for mid in (t1, t2):
+            got = {str(r["label"]): r["predictions"] for r in details(s, mid)["performance_summary"].values()}
+            assert got == preds[mid], (name, mid, got, preds[mid])
+        listed = {m["model_id"]: m for m in models(s)}
+        assert set(listed) == {t1, t2}, (name, set(listed))
+        for mid in (t1, t2):
+            assert learned(s, mid) == before[mid], (name, mid, learned(s, mid), before[mid])
+            assert listed[mid]["update_requests"] == counts[mid], (name, mid)
+        assert contextual(s, t1) == context_before, name
+        r = http("POST", s, "/api/fetch_recommended_variant", json={"cb_model_id": t2})
+        assert r.json()["is_global_rollout"] is True and r.json()["recommended_variant"] == "B", r.text
+
+
+# --------------------------------------------------------------------------- 10. reward windows
+
+
+def listed(scout, mid):
+    r = http("GET", scout, "/api/models")
+    ids = [m["model_id"] for m in r.json()] if status_of(r) == 200 else None
+    return ids is not None and mid in ids, ids
+
+
+def test_reward_windows_settle_promptly_on_every_replica_and_after_a_redis_restart(redis_pool, scout_factory):
+    """A decision left without a reward gets its default reward when its window ends. Settling
+    runs in the background every fraction of a second (the embedded store learns a 1 s window's
+    default reward ~1.05 s after the decision), one replica at a time, and must keep working
+    after Redis restarts. Two decisions in a row: the second one's window ends just after the
+    first was settled."""
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a, reward_wait_seconds=1, default_reward=0.5)
+    poll(lambda: listed(b, mid), PROPAGATE, "replica B to list the test")   # (no decision made)
+
+    def settles(rid, expected_total, deadline):
+        fetched_at = time.monotonic()
+        fetch(a, mid, request_id=rid)
+        for k, replica in enumerate((a, b)):
+            wait_for(lambda: total_updates(replica, mid), lambda x: x == expected_total,
+                     max(0.1, fetched_at + deadline - time.monotonic()),
+                 f"decision {rid!r} (1 s reward window, default reward) to be settled and learned on "
+                 f"replica {k} within {deadline} s of the fetch")
+
+    settles("first", 1, 3.5)
+    settles("second", 2, 3.5)
+
+    redis = redis_pool.restart(redis)
+    wait_for(lambda: status_of(http("GET", a, "/readyz")), lambda x: x == 200, RECONNECT,
+             "replica A to reconnect", interval=0.1)
+    settles("after-restart", 3, CONVERGE)
+    for s in (a, b):
+        row = learned(s, mid)
+        assert sum(r["updates"] for r in row.values()) == 3, row
+        assert sum(r["reward_sum"] for r in row.values()) == pytest.approx(1.5), row

@@ -125,14 +125,20 @@ redisContext *redis_link_get(struct redis_link *l) {
     return l->c;
 }
 
-redisReply *redis_link_command(struct redis_link *l, const char *fmt, ...) {
+redisReply *redis_link_vcommand(struct redis_link *l, const char *fmt, va_list ap) {
     redisContext *c = redis_link_get(l);
     redisReply *r;
-    va_list ap;
     if (!c) return NULL;
-    va_start(ap, fmt);
     r = redisvCommand(c, fmt, ap);
-    va_end(ap);
     if (!r) redis_link_fail(l, c->errstr[0] ? c->errstr : "connection lost");
+    return r;
+}
+
+redisReply *redis_link_command(struct redis_link *l, const char *fmt, ...) {
+    redisReply *r;
+    va_list ap;
+    va_start(ap, fmt);
+    r = redis_link_vcommand(l, fmt, ap);
+    va_end(ap);
     return r;
 }

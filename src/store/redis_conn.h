@@ -7,6 +7,7 @@
 #ifndef SCOUT_REDIS_CONN_H
 #define SCOUT_REDIS_CONN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <hiredis.h>
 
@@ -43,6 +44,9 @@ redisContext *redis_link_get(struct redis_link *l);
  * during the command (the link then counts as down); else the reply, error replies included
  * (the caller frees it with freeReplyObject). */
 redisReply *redis_link_command(struct redis_link *l, const char *fmt, ...);
+
+/* The same with a va_list. */
+redisReply *redis_link_vcommand(struct redis_link *l, const char *fmt, va_list ap);
 
 /* Marks the link broken (after an I/O error seen through redis_link_get's context). */
 void redis_link_fail(struct redis_link *l, const char *why);

@@ -240,14 +240,11 @@ static int pos_le(struct stream_pos a, struct stream_pos b) {
 
 /* Runs a command on the synchronous link (lock held by the caller). NULL: Redis is down. */
 static redisReply *sync_cmd(struct rs *s, const char *fmt, ...) {
-    redisContext *c = redis_link_get(&s->sync);
     redisReply *r;
     va_list ap;
-    if (!c) return NULL;
     va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
+    r = redis_link_vcommand(&s->sync, fmt, ap);
     va_end(ap);
-    if (!r) redis_link_fail(&s->sync, c->errstr);
     return r;
 }
 
@@ -668,6 +665,18 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     return 1;
 }
 
+/* A copy of the followed tests (the caller frees it); NULL with *n 0 when there are none. */
+static struct followed *copy_followed(struct rs *s, size_t *n) {
+    struct followed *list;
+    pthread_mutex_lock(&s->follow_lock);
+    *n = s->nfollow;
+    list = *n ? malloc(*n * sizeof *list) : NULL;
+    if (list) memcpy(list, s->follow, *n * sizeof *list);
+    else *n = 0;
+    pthread_mutex_unlock(&s->follow_lock);
+    return list;
+}
+
 /* Settles the decisions whose reward window ended, on one replica at a time. */
 static void settle_step(struct rs *s, struct redis_link *l) {
     redisContext *c = redis_link_get(l);
@@ -687,11 +696,7 @@ static void settle_step(struct rs *s, struct redis_link *l) {
     freeReplyObject(lock);
     if (!mine) return;
     fmt_double(now, sizeof now, util_now());
-    pthread_mutex_lock(&s->follow_lock);
-    n = s->nfollow;
-    list = n ? malloc(n * sizeof *list) : NULL;
-    if (list) memcpy(list, s->follow, n * sizeof *list);
-    pthread_mutex_unlock(&s->follow_lock);
+    list = copy_followed(s, &n);
     for (size_t i = 0; list && i < n; i++) {
         ids = redisCommand(c, "ZRANGEBYSCORE scout:{%s}:settle -inf %s LIMIT 0 %d", list[i].id, now, SETTLE_SLICE);
         if (!ids) {
@@ -746,11 +751,7 @@ static void trim_step(struct rs *s, struct redis_link *l) {
     size_t n;
     if (!c) return;
     fmt_double(now, sizeof now, util_now());
-    pthread_mutex_lock(&s->follow_lock);
-    n = s->nfollow;
-    list = n ? malloc(n * sizeof *list) : NULL;
-    if (list) memcpy(list, s->follow, n * sizeof *list);
-    pthread_mutex_unlock(&s->follow_lock);
+    list = copy_followed(s, &n);
     for (size_t i = 0; list && i < n; i++) {
         redisReply *ids = redisCommand(c, "ZRANGEBYSCORE scout:{%s}:dx -inf (%s LIMIT 0 1000", list[i].id, now);
         if (!ids) {
@@ -1258,29 +1259,17 @@ out:
     return rc;
 }
 
-/* The ids of the followed tests (a copy, freed by the caller). */
-static char (*followed_ids(struct rs *s, size_t *n))[SCOUT_ID_LEN + 1] {
-    char(*ids)[SCOUT_ID_LEN + 1];
-    pthread_mutex_lock(&s->follow_lock);
-    *n = s->nfollow;
-    ids = *n ? calloc(*n, sizeof *ids) : NULL;
-    for (size_t i = 0; ids && i < *n; i++) memcpy(ids[i], s->follow[i].id, sizeof ids[i]);
-    if (!ids) *n = 0;
-    pthread_mutex_unlock(&s->follow_lock);
-    return ids;
-}
-
 static int rs_load_arm_predictions(struct store *base,
                                    int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud) {
     struct rs *s = RS(base);
     size_t n;
-    char(*ids)[SCOUT_ID_LEN + 1] = followed_ids(s, &n);
+    struct followed *ids = copy_followed(s, &n);
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:armpred", ids[i]);
+        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:armpred", ids[i].id);
         if (!h || h->type != REDIS_REPLY_ARRAY) rc = SCOUT_ESTORE;
         for (size_t k = 0; rc == SCOUT_OK && k + 1 < h->elements; k += 2)
-            if (cb(ud, ids[i], strtol(h->element[k]->str, NULL, 10), strtoull(h->element[k + 1]->str, NULL, 10)))
+            if (cb(ud, ids[i].id, strtol(h->element[k]->str, NULL, 10), strtoull(h->element[k + 1]->str, NULL, 10)))
                 rc = SCOUT_ERR;
         if (h) freeReplyObject(h);
     }
@@ -1295,12 +1284,12 @@ static int rs_load_rewards(struct store *base,
                            void *ud) {
     struct rs *s = RS(base);
     size_t n;
-    char(*ids)[SCOUT_ID_LEN + 1] = followed_ids(s, &n);
+    struct followed *ids = copy_followed(s, &n);
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
         char from[48] = "-";
         for (;;) {
-            redisReply *r = sync_cmd(s, "XRANGE scout:{%s}:events %s + COUNT %d", ids[i], from, READ_COUNT);
+            redisReply *r = sync_cmd(s, "XRANGE scout:{%s}:events %s + COUNT %d", ids[i].id, from, READ_COUNT);
             size_t got;
             if (!r || r->type != REDIS_REPLY_ARRAY) {
                 if (r) freeReplyObject(r);
@@ -1311,12 +1300,12 @@ static int rs_load_rewards(struct store *base,
             for (size_t e = 0; e < got && rc == SCOUT_OK; e++) {
                 redisReply *entry = r->element[e], *f = entry->element[1];
                 const char *v = hash_field(f, "v"), *rw = hash_field(f, "r"), *c = hash_field(f, "c");
-                if (v && rw && cb(ud, ids[i], strtol(v, NULL, 10), strtod(rw, NULL), c && *c ? c : NULL,
+                if (v && rw && cb(ud, ids[i].id, strtol(v, NULL, 10), strtod(rw, NULL), c && *c ? c : NULL,
                                   num_field(f, "t", 0)))
                     rc = SCOUT_ERR;
                 snprintf(from, sizeof from, "(%s", entry->element[0]->str);   /* exclusive: after this one */
                 pthread_mutex_lock(&s->follow_lock);
-                struct followed *fl = find_followed(s, ids[i]);
+                struct followed *fl = find_followed(s, ids[i].id);
                 if (fl) {
                     snprintf(fl->last, sizeof fl->last, "%s", entry->element[0]->str);
                     parse_pos(fl->last, &fl->pos);
@@ -1337,15 +1326,15 @@ static int rs_load_assignments(struct store *base,
                                void *ud) {
     struct rs *s = RS(base);
     size_t n;
-    char(*ids)[SCOUT_ID_LEN + 1] = followed_ids(s, &n);
+    struct followed *ids = copy_followed(s, &n);
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:sticky", ids[i]);
+        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:sticky", ids[i].id);
         if (!h || h->type != REDIS_REPLY_ARRAY) rc = SCOUT_ESTORE;
         for (size_t k = 0; rc == SCOUT_OK && k + 1 < h->elements; k += 2) {
             long v;
             double p;
-            if (sscanf(h->element[k + 1]->str, "%ld %lf", &v, &p) == 2 && cb(ud, ids[i], h->element[k]->str, v, p))
+            if (sscanf(h->element[k + 1]->str, "%ld %lf", &v, &p) == 2 && cb(ud, ids[i].id, h->element[k]->str, v, p))
                 rc = SCOUT_ERR;
         }
         if (h) freeReplyObject(h);
@@ -1359,13 +1348,14 @@ static int rs_load_assignments(struct store *base,
 static int rs_count_decisions(struct store *base, double now, long *out) {
     struct rs *s = RS(base);
     size_t n;
-    char(*ids)[SCOUT_ID_LEN + 1] = followed_ids(s, &n), t[40];
+    struct followed *ids = copy_followed(s, &n);
+    char t[40];
     int rc = SCOUT_OK;
     *out = 0;
     fmt_double(t, sizeof t, now);
     pthread_mutex_lock(&s->sync_lock);
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *r = sync_cmd(s, "ZCOUNT scout:{%s}:dx %s +inf", ids[i], t);
+        redisReply *r = sync_cmd(s, "ZCOUNT scout:{%s}:dx %s +inf", ids[i].id, t);
         if (r && r->type == REDIS_REPLY_INTEGER) *out += (long)r->integer;
         else rc = SCOUT_ESTORE;
         if (r) freeReplyObject(r);

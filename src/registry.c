@@ -74,9 +74,15 @@ static void grow_locked(struct registry *r) {
 int registry_add(struct registry *r, struct experiment *e) {
     struct entry *en = malloc(sizeof *en);
     if (!en) return SCOUT_ENOMEM;
+    pthread_rwlock_wrlock(&r->lock);
+    for (struct entry *x = r->buckets[hash_id(e->id) % r->nbuckets]; x; x = x->next)
+        if (!strcmp(x->e->id, e->id)) {   /* a replica's reader may have registered it first */
+            pthread_rwlock_unlock(&r->lock);
+            free(en);
+            return SCOUT_ECONFLICT;
+        }
     experiment_ref(e);
     en->e = e;
-    pthread_rwlock_wrlock(&r->lock);
     if (r->count >= r->nbuckets) grow_locked(r);
     size_t h = hash_id(e->id) % r->nbuckets;
     en->next = r->buckets[h];

@@ -12,7 +12,9 @@ struct registry;
 int registry_new(struct registry **out);
 void registry_free(struct registry *r);   /* drops the registry's references */
 
-/* Adds e (the registry takes its own reference). */
+/* Adds e (the registry takes its own reference). SCOUT_ECONFLICT, adding nothing, when a test
+ * with its id is registered already (a shared store's reader can register a new test before
+ * the request that created it does). */
 int registry_add(struct registry *r, struct experiment *e);
 
 /* Returns a new reference to the test with this id (caller unrefs), or NULL. */

@@ -13,6 +13,7 @@ application's rewards are deterministic: variant "a" pays 0.8, "b" pays 0.2. Wha
 """
 
 import csv
+import math
 import io
 import json
 import re
@@ -69,13 +70,39 @@ def evaluate(scout, mid, body):
     return r.json()
 
 
-def covers(est, value, widen=2.5):
-    """Whether value lies within the estimate's interval widened `widen` times. The logs here are
-    random (the server draws the variants), so a 95% interval misses the truth 1 time in 20; 2.5
-    times its half-width (about 4.9 standard errors) misses it about once in a million runs, and
-    still fails an estimator that is off by more than its own uncertainty."""
-    half = widen * (est["ci_high"] - est["ci_low"]) / 2
-    return est["estimate"] - half - 1e-9 <= value <= est["estimate"] + half + 1e-9
+Z95 = 1.959963984540054
+
+
+def reference(decisions, target):
+    """IPS, SNIPS and DR with their 95% intervals, computed here from the log the test made:
+    target(label, context) is the evaluated policy's probability. The log is random (the server
+    draws the variants), so whether an interval covers the truth is itself random; what must hold
+    exactly is that the server weighs this very log as the formulas say."""
+    rows = [(d["recommended_variant"], d["propensity"], PAYS[d["recommended_variant"]], context_of(i))
+            for i, d in enumerate(decisions)]
+    n = len(rows)
+    model = {a: sum(r for l, _, r, _ in rows if l == a) / max(1, sum(1 for l, *_ in rows if l == a)) for a in PAYS}
+    w = [target(l, c) / p for l, p, _, c in rows]
+    wr = [wi * r for wi, (_, _, r, _) in zip(w, rows)]
+    dr = [sum(target(a, c) * model[a] for a in PAYS) + wi * (r - model[l]) for wi, (l, _, r, c) in zip(w, rows)]
+
+    def interval(mean, ss):
+        half = Z95 * math.sqrt(ss / (n - 1) / n)
+        return {"estimate": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+    ips, snips = sum(wr) / n, sum(wr) / sum(w)
+    mean_w = sum(w) / n
+    return {
+        "ips": interval(ips, sum((t - ips) ** 2 for t in wr)),
+        "snips": interval(snips, sum((wi * (r - snips)) ** 2 for wi, (_, _, r, _) in zip(w, rows)) / mean_w ** 2),
+        "dr": interval(sum(dr) / n, sum((t - sum(dr) / n) ** 2 for t in dr)),
+    }
+
+
+def agrees(body, want):
+    for name in ("ips", "snips", "dr"):
+        for field in ("estimate", "ci_low", "ci_high"):
+            assert body[name][field] == pytest.approx(want[name][field], rel=1e-9, abs=1e-12), (name, field)
 
 
 # --------------------------------------------------------------------------- export
@@ -175,13 +202,13 @@ def test_export_vw_lines_are_contextual_bandit_examples(scout, logged):
 
 
 def test_evaluating_one_variant_recovers_what_it_pays(scout, logged):
-    mid, _ = logged
+    mid, decisions = logged
     for ref, pays in (("a", 0.8), (1, 0.2), ("0", 0.8)):
+        label = {"a": "a", 1: "b", "0": "a"}[ref]
         body = evaluate(scout, mid, {"policy": {"variant": ref}})
         assert body["rows"] == N and body["skipped_rows"] == PENDING
         assert body["target"] == {"variant": ref}
-        for name in ("ips", "snips", "dr"):
-            assert covers(body[name], pays), (name, body[name])
+        agrees(body, reference(decisions, lambda l, c, label=label: float(l == label)))
         assert body["snips"]["estimate"] == pytest.approx(pays)
         assert body["dr"]["estimate"] == pytest.approx(pays), "a perfect reward model leaves no residual"
         assert 0 < body["effective_sample_size"] < N
@@ -194,14 +221,15 @@ def test_evaluating_the_uniform_policy_on_a_uniform_log_gives_the_logged_mean(sc
     assert body["logged"]["estimate"] == pytest.approx(logged_mean)
     assert body["ips"] == pytest.approx(body["logged"])
     assert body["effective_sample_size"] == pytest.approx(N)
-    assert covers(body["ips"], 0.5) and body["dr"]["estimate"] == pytest.approx(0.5)
+    assert body["dr"]["estimate"] == pytest.approx(0.5)
+    agrees(body, reference(decisions, lambda l, c: 0.5))
     mixed = evaluate(scout, mid, {"policy": {"probabilities": {"a": 0.25, "b": 0.75}}})
     assert mixed["dr"]["estimate"] == pytest.approx(0.25 * 0.8 + 0.75 * 0.2)
-    assert covers(mixed["ips"], 0.35) and covers(mixed["snips"], 0.35)
+    agrees(mixed, reference(decisions, lambda l, c: {"a": 0.25, "b": 0.75}[l]))
 
 
 def test_evaluating_the_current_model_uses_its_probabilities_at_each_context(scout, logged):
-    mid, _ = logged
+    mid, decisions = logged
     warm = evaluate(scout, mid, {"policy": "current"})
     assert warm["target"] == "current"
     assert warm["dr"]["estimate"] == pytest.approx(0.5), "in warm-up the model draws uniformly"
@@ -213,12 +241,15 @@ def test_evaluating_the_current_model_uses_its_probabilities_at_each_context(sco
     for i in range(N):
         key = json.dumps(context_of(i), sort_keys=True)
         if key not in probs:
-            p = fetch(scout, mid, context=context_of(i), return_probabilities=True)["probabilities"]
-            probs[key] = p["a"] * PAYS["a"] + p["b"] * PAYS["b"]
-    expected = sum(probs[json.dumps(context_of(i), sort_keys=True)] for i in range(N)) / N
+            probs[key] = fetch(scout, mid, context=context_of(i), return_probabilities=True)["probabilities"]
+
+    def model_prob(label, ctx):
+        return probs[json.dumps(ctx, sort_keys=True)][label]
+
+    expected = sum(sum(model_prob(a, context_of(i)) * PAYS[a] for a in PAYS) for i in range(N)) / N
     assert learned["dr"]["estimate"] == pytest.approx(expected, abs=1e-9)
     assert learned["dr"]["estimate"] > 0.7, "the model learned that a pays more"
-    assert covers(learned["ips"], expected) and covers(learned["snips"], expected)
+    agrees(learned, reference(decisions, model_prob))
 
 
 def test_missing_reward_counts_decisions_still_waiting(scout, logged):

@@ -2,9 +2,11 @@
  * SQLite in the data directory (store_sqlite.c) or Redis (store_redis.c). */
 #include "store/store_backend.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "config.h"
+#include "obs/metrics.h"
 #include "util/common.h"
 
 int store_open_configured(struct store **out, const struct config *cfg, char *err, size_t errlen) {
@@ -15,6 +17,18 @@ int store_open_configured(struct store **out, const struct config *cfg, char *er
     if ((rc = store_open_sqlite(out, cfg->data_dir, cfg->sync_full)) != SCOUT_OK)
         snprintf(err, errlen, "cannot open the embedded store in %s (see the log)", cfg->data_dir);
     return rc;
+}
+
+void store_render_operations(struct metrics_text *t, const char *const *names, _Atomic uint64_t *ok,
+                             _Atomic uint64_t *failed, int n) {
+    metrics_printf(t, "# HELP scout_store_operations_total Store operations by kind and result.\n"
+                      "# TYPE scout_store_operations_total counter\n");
+    for (int k = 0; k < n; k++) {
+        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"ok\"} %llu\n", names[k],
+                       (unsigned long long)atomic_load(&ok[k]));
+        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"error\"} %llu\n", names[k],
+                       (unsigned long long)atomic_load(&failed[k]));
+    }
 }
 
 const char *store_backend_name(const struct store *s) {

@@ -4,6 +4,9 @@
 #ifndef SCOUT_STORE_BACKEND_H
 #define SCOUT_STORE_BACKEND_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "store/store.h"
 
 struct store_ops {
@@ -42,5 +45,11 @@ struct store_ops {
 struct store {
     const struct store_ops *ops;
 };
+
+/* Writes scout_store_operations_total{op,result} for n operation kinds: every backend counts
+ * its operations under the same names. */
+struct metrics_text;
+void store_render_operations(struct metrics_text *t, const char *const *names, _Atomic uint64_t *ok,
+                             _Atomic uint64_t *failed, int n);
 
 #endif

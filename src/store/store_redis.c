@@ -1646,14 +1646,7 @@ static void rs_render_metrics(struct store *base, struct metrics_text *t) {
     up = s->sync.c != NULL;
     pthread_mutex_unlock(&s->sync_lock);
     up += atomic_load(&s->reader_up) + atomic_load(&s->writer_up);
-    metrics_printf(t, "# HELP scout_store_operations_total Store operations by kind and result.\n"
-                      "# TYPE scout_store_operations_total counter\n");
-    for (int k = 0; k < ROP_COUNT; k++) {
-        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"ok\"} %llu\n", ROP_NAMES[k],
-                       (unsigned long long)atomic_load(&s->ops_ok[k]));
-        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"error\"} %llu\n", ROP_NAMES[k],
-                       (unsigned long long)atomic_load(&s->ops_err[k]));
-    }
+    store_render_operations(t, ROP_NAMES, s->ops_ok, s->ops_err, ROP_COUNT);
     metrics_printf(t, "# HELP scout_store_commit_seconds Time of one synchronous Redis operation or one pipelined "
                       "batch of queued writes.\n# TYPE scout_store_commit_seconds histogram\n");
     metrics_histogram(t, "scout_store_commit_seconds", "", &s->latency);

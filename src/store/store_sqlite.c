@@ -1145,14 +1145,7 @@ static int sq_tokens_version(struct store *base, long *out) {
 
 static void sq_render_metrics(struct store *base, struct metrics_text *t) {
     struct sq *s = (struct sq *)base;
-    metrics_printf(t, "# HELP scout_store_operations_total Store operations by kind and result.\n"
-                      "# TYPE scout_store_operations_total counter\n");
-    for (int k = 0; k <= OP_TOKEN_TOUCH; k++) {
-        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"ok\"} %llu\n", OP_NAMES[k],
-                       (unsigned long long)atomic_load(&s->ops_done[k]));
-        metrics_printf(t, "scout_store_operations_total{op=\"%s\",result=\"error\"} %llu\n", OP_NAMES[k],
-                       (unsigned long long)atomic_load(&s->ops_failed[k]));
-    }
+    store_render_operations(t, OP_NAMES, s->ops_done, s->ops_failed, OP_TOKEN_TOUCH + 1);
     metrics_printf(t, "# HELP scout_store_commit_seconds Time to run and commit one batch of store operations.\n"
                       "# TYPE scout_store_commit_seconds histogram\n");
     metrics_histogram(t, "scout_store_commit_seconds", "", &s->commit_latency);

@@ -13,9 +13,9 @@ application's rewards are deterministic: variant "a" pays 0.8, "b" pays 0.2. Wha
 """
 
 import csv
-import math
 import io
 import json
+import math
 import re
 import secrets
 import time

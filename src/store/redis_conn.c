@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -141,4 +142,83 @@ redisReply *redis_link_command(struct redis_link *l, const char *fmt, ...) {
     r = redis_link_vcommand(l, fmt, ap);
     va_end(ap);
     return r;
+}
+
+/* ---- the pool ------------------------------------------------------------------------- */
+
+int redis_pool_init(struct redis_pool *p, const struct redis_config *cfg, int n, redisContext *first) {
+    memset(p, 0, sizeof *p);
+    p->links = calloc((size_t)n, sizeof *p->links);
+    p->free = calloc((size_t)n, sizeof *p->free);
+    p->connected = calloc((size_t)n, sizeof *p->connected);
+    if (!p->links || !p->free || !p->connected) {
+        free(p->links);
+        free(p->free);
+        free(p->connected);
+        memset(p, 0, sizeof *p);
+        return SCOUT_ENOMEM;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    p->n = p->nfree = n;
+    for (int i = 0; i < n; i++) {
+        redis_link_init(&p->links[i], cfg);
+        p->free[i] = n - 1 - i;   /* link 0 (the one already connected) is taken first */
+    }
+    if (first) {
+        p->links[0].c = first;
+        p->links[0].connects = 1;
+        p->connected[0] = 1;
+    }
+    return SCOUT_OK;
+}
+
+void redis_pool_destroy(struct redis_pool *p) {
+    if (!p->links) return;
+    for (int i = 0; i < p->n; i++) redis_link_close(&p->links[i]);
+    free(p->links);
+    free(p->free);
+    free(p->connected);
+    p->links = NULL;
+    p->free = NULL;
+    p->connected = NULL;
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->freed);
+}
+
+struct redis_link *redis_pool_take(struct redis_pool *p) {
+    struct redis_link *l;
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0) pthread_cond_wait(&p->freed, &p->lock);
+    l = &p->links[p->free[--p->nfree]];
+    pthread_mutex_unlock(&p->lock);
+    return l;
+}
+
+void redis_pool_give(struct redis_pool *p, struct redis_link *l) {
+    pthread_mutex_lock(&p->lock);
+    int i = (int)(l - p->links);
+    p->connected[i] = l->c != NULL;
+    p->free[p->nfree++] = i;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void redis_pool_reconnect(struct redis_pool *p) {
+    struct redis_link *idle[p->n];
+    int k = 0, i;
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree > 0) idle[k++] = &p->links[p->free[--p->nfree]];
+    pthread_mutex_unlock(&p->lock);
+    for (i = 0; i < k; i++)
+        if (!idle[i]->c && !redis_link_get(idle[i])) break;   /* Redis still away: the rest would fail alike */
+    for (i = 0; i < k; i++) redis_pool_give(p, idle[i]);
+}
+
+int redis_pool_up(struct redis_pool *p) {
+    int up = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n; i++) up += p->connected[i];
+    pthread_mutex_unlock(&p->lock);
+    return up;
 }

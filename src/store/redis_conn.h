@@ -7,6 +7,7 @@
 #ifndef SCOUT_REDIS_CONN_H
 #define SCOUT_REDIS_CONN_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <hiredis.h>
@@ -50,5 +51,32 @@ redisReply *redis_link_vcommand(struct redis_link *l, const char *fmt, va_list a
 
 /* Marks the link broken (after an I/O error seen through redis_link_get's context). */
 void redis_link_fail(struct redis_link *l, const char *why);
+
+/* A fixed set of links shared by request threads: a thread takes a free link for one
+ * operation and gives it back, so several requests talk to Redis at once (no process-wide
+ * lock) while the number of connections stays bounded. Links connect when first used and
+ * reconnect as any link does; redis_pool_reconnect brings idle ones back after an outage. */
+struct redis_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    int n, nfree;
+    struct redis_link *links;   /* n links, owned */
+    int *free;                  /* indexes of the free links: free[0..nfree) */
+    int *connected;             /* per link: connected when last given back */
+};
+
+/* SCOUT_OK or SCOUT_ENOMEM. The first link takes `first` (an open connection, or NULL). */
+int redis_pool_init(struct redis_pool *p, const struct redis_config *cfg, int n, redisContext *first);
+void redis_pool_destroy(struct redis_pool *p);
+
+/* Waits for a free link and hands it to the caller, who gives it back with redis_pool_give. */
+struct redis_link *redis_pool_take(struct redis_pool *p);
+void redis_pool_give(struct redis_pool *p, struct redis_link *l);
+
+/* Tries to reconnect the idle links that are down (each within its backoff). */
+void redis_pool_reconnect(struct redis_pool *p);
+
+/* Links that were connected when last given back (a taken link is its owner's alone). */
+int redis_pool_up(struct redis_pool *p);
 
 #endif

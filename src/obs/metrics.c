@@ -163,6 +163,10 @@ void metrics_printf(struct metrics_text *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
+void metrics_scalar(struct metrics_text *t, const char *type, const char *name, const char *help, long long value) {
+    metrics_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, value);
+}
+
 void metrics_histogram(struct metrics_text *t, const char *name, const char *labels, struct histogram *h) {
     uint64_t cum = 0;
     for (int b = 0; b < HISTOGRAM_BUCKETS; b++) {

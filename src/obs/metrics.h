@@ -36,6 +36,8 @@ struct metrics_text {
     size_t len, cap;
 };
 void metrics_printf(struct metrics_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes one series without labels, with its HELP and TYPE ("counter" or "gauge") lines. */
+void metrics_scalar(struct metrics_text *t, const char *type, const char *name, const char *help, long long value);
 /* Writes name_bucket/_sum/_count lines; labels is "" or `key="value",` pairs ending in ','. */
 void metrics_histogram(struct metrics_text *t, const char *name, const char *labels, struct histogram *h);
 

@@ -1149,18 +1149,19 @@ static void sq_render_metrics(struct store *base, struct metrics_text *t) {
     metrics_printf(t, "# HELP scout_store_commit_seconds Time to run and commit one batch of store operations.\n"
                       "# TYPE scout_store_commit_seconds histogram\n");
     metrics_histogram(t, "scout_store_commit_seconds", "", &s->commit_latency);
-    metrics_printf(t, "# HELP scout_store_pending_decisions Decision records queued and not yet committed.\n"
-                      "# TYPE scout_store_pending_decisions gauge\nscout_store_pending_decisions %ld\n",
-                   atomic_load(&s->pending_decisions));
-    metrics_printf(t, "# HELP scout_store_purged_decisions_total Expired decision records purged.\n"
-                      "# TYPE scout_store_purged_decisions_total counter\nscout_store_purged_decisions_total %llu\n",
-                   (unsigned long long)atomic_load(&s->purged));
-    metrics_printf(t, "# HELP scout_store_settled_rewards_total Reward events made when a decision's reward window "
-                      "ended (summed rewards or the default reward).\n"
-                      "# TYPE scout_store_settled_rewards_total counter\nscout_store_settled_rewards_total %llu\n",
-                   (unsigned long long)atomic_load(&s->settled));
-    metrics_printf(t, "# HELP scout_redis_connections Live connections to Redis (0 on the embedded store).\n"
-                      "# TYPE scout_redis_connections gauge\nscout_redis_connections 0\n");
+    metrics_scalar(t, "gauge", "scout_store_pending_decisions",
+                   "Decision records queued and not yet committed.",
+                   (long long)atomic_load(&s->pending_decisions));
+    metrics_scalar(t, "counter", "scout_store_purged_decisions_total",
+                   "Expired decision records purged.",
+                   (long long)atomic_load(&s->purged));
+    metrics_scalar(t, "counter", "scout_store_settled_rewards_total",
+                   "Reward events made when a decision's reward window ended (summed rewards or the default "
+                   "reward).",
+                   (long long)atomic_load(&s->settled));
+    metrics_scalar(t, "gauge", "scout_redis_connections",
+                   "Live connections to Redis (0 on the embedded store).",
+                   0);
 }
 
 static int sq_ping(struct store *base) {

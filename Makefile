@@ -90,12 +90,15 @@ test: unit integration asan fuzz
 
 # Benchmarks (never part of `make test`). The regret benchmark runs the policies in-process
 # (REGRET_ARGS, default: 20 seeds, 1k/3k/10k/100k rounds, all scenarios), then over HTTP against a
-# scoutd it starts (HTTP_REGRET_ARGS).
+# scoutd it starts (HTTP_REGRET_ARGS). The replicas benchmark measures fetch and update with 1, 2
+# and 3 replicas on one redis-server, and the staleness between two (needs wrk).
 REGRET_ARGS ?=
 HTTP_REGRET_ARGS ?= --seeds 20 --rounds 1000,3000 --batch 10
+REPLICAS_ARGS ?= --seconds 10
 bench: $(BUILD)/scoutd $(BUILD)/bench/regret/regret
 	$(BUILD)/bench/regret/regret $(REGRET_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/regret/http_regret.py $(HTTP_REGRET_ARGS)
+	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/redis_replicas.py $(REPLICAS_ARGS)
 
 $(BUILD)/bench/%: bench/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)

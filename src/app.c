@@ -127,6 +127,13 @@ void app_on_change(void *arg, const struct store_change_event *ev) {
             experiment_unref(e);
         }
         return;
+    case STORE_PREDICTIONS:
+        if ((e = registry_get(app->reg, ev->test_id))) {
+            experiment_raise_predictions(e, ev->variant_id >= 0 ? experiment_index_of_id(e, ev->variant_id) : -1,
+                                         ev->count, ev->last);
+            experiment_unref(e);
+        }
+        return;
     case STORE_SETTING:
         if (!strcmp(ev->key, "protection")) {
             if (!app->cfg->protected_api_set) atomic_store(&app->protected_api, settings_protection(app->store));
@@ -142,6 +149,26 @@ void app_on_event(void *arg, const char *test_id, long variant_id, double reward
     struct experiment *e = registry_get(app->reg, test_id);
     apply_event(e, variant_id, reward, context, ts);
     experiment_unref(e);
+}
+
+int app_take_state(void *arg, const char *test_id, unsigned char **state, size_t *len) {
+    struct app *app = arg;
+    struct experiment *e = registry_get(app->reg, test_id);
+    int rc = e ? experiment_encode_state(e, state, len) : SCOUT_ENOTFOUND;
+    experiment_unref(e);
+    return rc;
+}
+
+int app_restore_state(void *arg, const char *test_id, const unsigned char *state, size_t len) {
+    struct app *app = arg;
+    struct experiment *e = registry_get(app->reg, test_id);
+    char err[200];
+    int rc = SCOUT_ENOTFOUND;
+    if (e && (rc = experiment_restore_state(e, state, len, err, sizeof err)) != SCOUT_OK)
+        log_fields(LOG_ERROR, "a stored snapshot of a test's learned state cannot be read",
+                   json_pack("{s:s, s:s, s:s}", "event", "snapshot_unreadable", "model_id", test_id, "reason", err));
+    experiment_unref(e);
+    return rc;
 }
 
 int app_load(struct app *app) {

@@ -28,6 +28,11 @@ struct app {
     double started_at;
 };
 
+/* The store's snapshot handlers (struct store_snapshots): a test's learned state as bytes, and
+ * a stored one put back (logged when it cannot be read). arg is the app. */
+int app_take_state(void *arg, const char *test_id, unsigned char **state, size_t *len);
+int app_restore_state(void *arg, const char *test_id, const unsigned char *state, size_t len);
+
 /* Loads every test and replays every reward event from the store. */
 int app_load(struct app *app);
 

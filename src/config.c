@@ -17,7 +17,8 @@ void config_usage(const char *prog) {
             "usage: %s [--host H] [--port P] [--ui-port Q] [--data-dir DIR]\n"
             "          [--redis redis://[[user]:password@]host:port]\n"
             "environment: SCOUT_HOST SCOUT_PORT SCOUT_UI_PORT SCOUT_DATA_DIR REDIS_HOST REDIS_PORT\n"
-            "  REDIS_USERNAME REDIS_PASSWORD(_FILE) REDIS_CONTEXT_TTL SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
+            "  REDIS_USERNAME REDIS_PASSWORD(_FILE) REDIS_CONTEXT_TTL SCOUT_SNAPSHOT_INTERVAL SCOUT_EVENT_RETENTION\n"
+            "  SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
             "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n"
             "  SCOUT_METRICS_REQUIRE_TOKEN SCOUT_AUTH_MAX_FAILURES SCOUT_AUTH_BACKOFF_SECONDS\n"
             "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS\n"
@@ -132,6 +133,12 @@ static int load_env(struct config *cfg) {
         if (!parse_int("REDIS_CONTEXT_TTL", v, 1, INT_MAX, &cfg->context_ttl)) return 0;
         cfg->context_ttl_set = true;
     }
+    if ((v = getenv("SCOUT_SNAPSHOT_INTERVAL")) && *v &&
+        !parse_int("SCOUT_SNAPSHOT_INTERVAL", v, 1, 86400, &cfg->snapshot_interval))
+        return 0;
+    if ((v = getenv("SCOUT_EVENT_RETENTION")) && *v &&
+        !parse_int("SCOUT_EVENT_RETENTION", v, 0, INT_MAX, &cfg->event_retention))
+        return 0;
     if ((v = getenv("SCOUT_PROTECTED_API")) && *v) {
         if (!parse_bool("SCOUT_PROTECTED_API", v, &cfg->protected_api)) return 0;
         cfg->protected_api_set = true;
@@ -182,6 +189,8 @@ int config_load(struct config *cfg, int argc, char **argv) {
     cfg->data_dir = strdup("./data");
     cfg->redis_port = 6379;
     cfg->context_ttl = 86400;
+    cfg->snapshot_interval = 60;
+    cfg->event_retention = 7 * 86400;
     cfg->token_ttl_hours = 24;
     cfg->request_timeout = 30;
     cfg->log_level = strdup("info");

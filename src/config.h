@@ -17,6 +17,8 @@ struct config {
     char *redis_user;        /* ACL user, or NULL */
     char *redis_password;    /* secret */
     int context_ttl;         /* seconds a decision waits for its reward, default 86400 */
+    int snapshot_interval;   /* Redis store: seconds between snapshots of a test's learned state, default 60 */
+    int event_retention;     /* Redis store: seconds reward events outlive the snapshot covering them, default 7 days */
     bool context_ttl_set;
     bool protected_api;
     bool protected_api_set;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bandit/rng.h"
+#include "bandit/snapshot.h"
 #include "obs/log.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -488,13 +489,33 @@ void experiment_apply_reward(struct experiment *e, int arm, double reward, const
     json_decref(x);
 }
 
+/* Raises an atomic to at least value; counters and times only ever move forward. */
+static void raise_to(_Atomic uint64_t *counter, uint64_t value) {
+    uint64_t cur = atomic_load(counter);
+    while (value > cur && !atomic_compare_exchange_weak(counter, &cur, value)) {
+    }
+}
+
+static void raise_time(_Atomic int64_t *ms_since_epoch, double t) {
+    int64_t ms = (int64_t)(t * 1000.0), cur = atomic_load(ms_since_epoch);
+    while (ms > cur && !atomic_compare_exchange_weak(ms_since_epoch, &cur, ms)) {
+    }
+}
+
 void experiment_count_decision(struct experiment *e, int arm, double ts) {
-    int64_t ms = (int64_t)(ts * 1000.0), prev;
     atomic_fetch_add(&e->predictions, 1);
     atomic_fetch_add(&e->arm_predictions[arm], 1);
-    prev = atomic_load(&e->last_prediction_ms);
-    while (ms > prev && !atomic_compare_exchange_weak(&e->last_prediction_ms, &prev, ms)) {
+    raise_time(&e->last_prediction_ms, ts);
+}
+
+void experiment_raise_predictions(struct experiment *e, int arm, uint64_t count, double last) {
+    if (arm >= 0 && arm < e->nvariants) {
+        raise_to(&e->arm_predictions[arm], count);
+        return;
     }
+    if (arm >= 0) return;
+    raise_to(&e->predictions, count);
+    raise_time(&e->last_prediction_ms, last);
 }
 
 uint64_t experiment_updates(struct experiment *e, double *last_update_at) {
@@ -514,3 +535,40 @@ int experiment_snapshot(struct experiment *e, struct policy *out, double *last_u
     pthread_mutex_unlock(&e->lock);
     return rc;
 }
+
+int experiment_encode_state(struct experiment *e, unsigned char **out, size_t *len) {
+    struct policy copy;
+    double last_update_at;
+    int rc;
+    /* Encoding the largest contextual model takes ~100 ms; copying it (a few ms) is all that
+     * holds the test's lock, so decisions never wait for a snapshot. */
+    if ((rc = experiment_snapshot(e, &copy, &last_update_at)) != SCOUT_OK) return rc;
+    rc = snapshot_encode(&copy, last_update_at, out, len);
+    policy_free(&copy);
+    return rc;
+}
+
+int experiment_restore_state(struct experiment *e, const unsigned char *buf, size_t len, char *err, size_t errlen) {
+    struct policy fresh;
+    double last_update_at = 0;
+    int rc;
+    pthread_mutex_lock(&e->lock);
+    rc = policy_init(&fresh, e->policy.kind, e->policy.narms, e->policy.epsilon, e->policy.discount);
+    if (rc != SCOUT_OK) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    fresh.floor = e->policy.floor;
+    if ((rc = snapshot_decode(buf, len, &fresh, &last_update_at, err, errlen)) != SCOUT_OK) {
+        policy_free(&fresh);
+        goto out;
+    }
+    policy_free(&e->policy);
+    e->policy = fresh;
+    e->last_update_at = last_update_at;
+    e->probs_version = 0;   /* the cached probabilities belong to the state replaced */
+out:
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+

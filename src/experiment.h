@@ -123,12 +123,25 @@ void experiment_apply_reward(struct experiment *e, int arm, double reward, const
 /* Adds a decision to the live counters. */
 void experiment_count_decision(struct experiment *e, int arm, double ts);
 
+/* Raises a decision counter to a count stored by all replicas together (never lowers it):
+ * arm -1 is the whole test, whose latest decision time `last` is raised too. */
+void experiment_raise_predictions(struct experiment *e, int arm, uint64_t count, double last);
+
 /* Rewards applied so far, and (when not NULL) the time of the latest. */
 uint64_t experiment_updates(struct experiment *e, double *last_update_at);
 
 /* Copies the learned state (linear models included) under the lock: the caller frees with
  * policy_free. */
 int experiment_snapshot(struct experiment *e, struct policy *out, double *last_update_at);
+
+/* The learned state as bytes (bandit/snapshot.h): *out malloc'd, the caller frees it.
+ * SCOUT_OK or SCOUT_ENOMEM. */
+int experiment_encode_state(struct experiment *e, unsigned char **out, size_t *len);
+
+/* Replaces the learned state by one experiment_encode_state made (for a test of the same
+ * shape). SCOUT_EINVAL with a sentence in err when the bytes are not such a state; the state is
+ * then unchanged. */
+int experiment_restore_state(struct experiment *e, const unsigned char *buf, size_t len, char *err, size_t errlen);
 
 /* Current choice probabilities for a request with this context (NULL: none), copied into
  * probs[nvariants]. */

@@ -73,6 +73,11 @@ int main(int argc, char **argv) {
     if (atomic_load(&app.protected_api) && !tokens_have_admin(app.tokens, util_now()))
         log_msg(LOG_WARN, "API protection is on and no admin token exists: create one with "
                           "`scoutd token create --data-dir DIR` or set SCOUT_AUTH_TOKEN");
+    {
+        struct store_snapshots snap = {app_take_state, app_restore_state, &app, cfg.snapshot_interval,
+                                       cfg.event_retention};
+        store_set_snapshots(app.store, &snap);
+    }
     if (app_load(&app) != SCOUT_OK) goto out;
     store_set_event_handler(app.store, app_on_event, &app);
     store_set_change_handler(app.store, app_on_change, &app);

@@ -43,6 +43,10 @@ void store_set_event_handler(struct store *s, store_event_fn fn, void *arg) {
     s->ops->set_event_handler(s, fn, arg);
 }
 
+void store_set_snapshots(struct store *s, const struct store_snapshots *snap) {
+    if (s->ops->set_snapshots) s->ops->set_snapshots(s, snap);
+}
+
 int store_start(struct store *s) {
     return s->ops->start(s);
 }

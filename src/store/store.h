@@ -157,17 +157,20 @@ typedef void (*store_event_fn)(void *arg, const char *test_id, long variant_id, 
 void store_set_event_handler(struct store *s, store_event_fn fn, void *arg);
 
 /* A change another process made to what this one serves (a shared store's replicas): a test
- * created or deleted, a rollout set or cleared, a setting saved. A process also sees its own
+ * created or deleted, a rollout set or cleared, a setting saved, and (about once a second) the
+ * decision counts all replicas stored together — a count never goes down. A process also sees its own
  * changes come back: handlers must be idempotent. */
-enum store_change { STORE_TEST_PUT, STORE_TEST_DELETED, STORE_ROLLOUT, STORE_SETTING };
+enum store_change { STORE_TEST_PUT, STORE_TEST_DELETED, STORE_ROLLOUT, STORE_SETTING, STORE_PREDICTIONS };
 
 struct store_change_event {
     enum store_change kind;
     const char *test_id;      /* TEST_PUT, TEST_DELETED, ROLLOUT */
     const char *definition;   /* TEST_PUT: JSON text */
     double created;           /* TEST_PUT */
-    long variant_id;          /* ROLLOUT: -1 = cleared */
+    long variant_id;          /* ROLLOUT: -1 = cleared; PREDICTIONS: the variant, -1 = the whole test */
     const char *key;          /* SETTING */
+    uint64_t count;           /* PREDICTIONS: decisions stored by every replica together */
+    double last;              /* PREDICTIONS (whole test): time of the latest stored decision */
 };
 
 typedef void (*store_change_fn)(void *arg, const struct store_change_event *ev);
@@ -175,6 +178,28 @@ typedef void (*store_change_fn)(void *arg, const struct store_change_event *ev);
 /* Sets who applies changes made elsewhere; call before store_start. The embedded store has one
  * process and never calls it. */
 void store_set_change_handler(struct store *s, store_change_fn fn, void *arg);
+
+/* Snapshots of learned state. A test's learned state is a fold over its reward events; a
+ * shared store keeps, per test, the state at some event with that event's id, so a starting
+ * replica loads the snapshot and replays only the events after it, and events both covered by
+ * a snapshot and older than the retention period can be trimmed. The store asks for states
+ * (take) on the thread that applies events, so a state always matches the event it is filed
+ * under, and hands stored ones back (restore) when loading and when a replica fell behind
+ * events trimmed meanwhile. States are opaque bytes to the store. The embedded store keeps
+ * every event and never calls these. */
+struct store_snapshots {
+    /* The test's learned state now (*state malloc'd, the store frees it); non-zero: none. */
+    int (*take)(void *arg, const char *test_id, unsigned char **state, size_t *len);
+    /* Replaces the test's learned state by a stored one; non-zero when it cannot (the bytes are
+     * not a state this build reads, or the test is gone). */
+    int (*restore)(void *arg, const char *test_id, const unsigned char *state, size_t len);
+    void *arg;
+    double interval;          /* seconds between snapshots of a test that learned something */
+    double retention;         /* seconds events covered by a snapshot are kept (0: trim at once) */
+};
+
+/* Sets the snapshot handlers; call before loading. The store copies *snap. */
+void store_set_snapshots(struct store *s, const struct store_snapshots *snap);
 
 /* Waits until everything queued before the call is committed. */
 int store_flush(struct store *s);

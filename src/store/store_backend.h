@@ -13,6 +13,7 @@ struct store_ops {
     const char *name;   /* "sqlite", "redis" */
     void (*set_event_handler)(struct store *s, store_event_fn fn, void *arg);
     void (*set_change_handler)(struct store *s, store_change_fn fn, void *arg);
+    void (*set_snapshots)(struct store *s, const struct store_snapshots *snap);   /* NULL: keeps every event */
     int (*start)(struct store *s);
     void (*close)(struct store *s);
     int (*put_setting)(struct store *s, const char *key, const char *json);

@@ -12,8 +12,12 @@
  *   scout:{T}:dx                 ZSET  request ids by expiry (live count, trimming dt)
  *   scout:{T}:settle             ZSET  request ids by the end of their reward window
  *   scout:{T}:sticky             HASH  user → "variant propensity"
+ *   scout:{T}:snap               HASH  id (last event covered), state (learned state, bytes), t, format,
+ *                                      trimmed (events before this id may be gone)
+ *   scout:{T}:snaplock           STRING the replica snapshotting the test this interval
  *   scout:settings               HASH  key → JSON
- *   scout:tokens                 HASH  token id → JSON (hash of the secret, never the secret)
+ *   scout:tokens                 SET   token ids
+ *   scout:token:<id>             HASH  a token: name, scope, hash of the secret (never the secret), times
  *   scout:tokens:version         counter bumped by every token change
  *   scout:catalog                STREAM changes replicas follow: test put/delete, rollout, setting
  *
@@ -23,6 +27,13 @@
  * (XREAD BLOCK) and hands each event to the event handler in stream order — on every replica
  * alike, so all converge to the same state. An update waits (briefly) until its own events
  * were read back, so a client reads its writes on the replica it talks to.
+ * Snapshots: once per interval, the replica that takes a test's snapshot lock files the state
+ * it learned, with the id of the last event in it, and trims the events both covered by the
+ * snapshot and older than the retention period. A starting replica loads the snapshot and
+ * replays only the events after it; a replica that fell behind trimmed events (told on the
+ * catalog) takes the snapshot that covers them.
+ * Request threads share a small pool of links, so writes from several requests are in flight at
+ * once; the reader and the writer have a link each.
  * Sticky assignments are claimed synchronously (the first replica to assign a user wins).
  * Decision records, counters and token touches are queued and written by
  * the writer thread in pipelined batches: a decision never waits for Redis. The writer also
@@ -44,12 +55,15 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "bandit/snapshot.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/redis_conn.h"
 #include "util/util.h"
 
-#define MAX_QUEUE 65536           /* queued async writes; past it the oldest kind is dropped (logged) */
+#define MAX_QUEUE 65536           /* queued async writes: past it a writer waits for room while Redis is up,
+                                     and the write is dropped (counted) while it is away */
+#define QUEUE_WAIT 2              /* seconds a write waits for room in a full queue */
 #define BATCH_MAX 512             /* async writes per pipeline */
 #define READ_BLOCK_MS 100         /* XREAD BLOCK: how long the reader waits for new events */
 #define READ_COUNT 1000           /* events per stream per XREAD */
@@ -58,6 +72,8 @@
 #define SETTLE_SLICE 1000
 #define TRIM_INTERVAL 1.0
 #define LOCK_TTL_MS 5000
+#define CATALOG_MAXLEN 10000      /* changes kept for replicas that fall behind */
+#define POOL_LINKS 4              /* links for request threads: that many operations at once */
 
 /* ---- the Lua scripts ----------------------------------------------------------------- */
 
@@ -115,6 +131,80 @@ static const char SETTLE_LUA[] =
     "end\n"
     "return made\n";
 
+/* KEYS: snapshot hash, events stream, catalog. ARGV: last event id the state covers, the state,
+ * now (ms), retention (ms), format, test id, catalog length. Files the snapshot unless one at or
+ * past that event exists, then trims the events both covered by it and older than the
+ * retention (approximately: whole stream nodes, bounded work). When events went, it records in
+ * `trimmed` the id before which events may be gone and tells the replicas on the catalog, in
+ * the same atomic step: a replica still behind that id reads the notice before (or in the same
+ * XREAD as) the events after the gap, and takes the snapshot instead. Returns {1 when filed,
+ * events trimmed}. */
+static const char SNAPSHOT_LUA[] =
+    "local function less(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
+    "  return am < bm or (am == bm and as < bs)\n"
+    "end\n"
+    "local cur = redis.call('HGET', KEYS[1], 'id')\n"
+    "if cur and not less(cur, ARGV[1]) then return {0, 0} end\n"
+    "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[2], 't', ARGV[3], 'format', ARGV[5])\n"
+    "local cut = tonumber(ARGV[3]) - tonumber(ARGV[4])\n"
+    "if cut < 0 then cut = 0 end\n"
+    "local minid = string.format('%d-0', cut)\n"
+    "if less(ARGV[1], minid) then minid = ARGV[1] end\n"
+    "local n = redis.call('XTRIM', KEYS[2], 'MINID', '~', minid)\n"
+    "local old = redis.call('HGET', KEYS[1], 'trimmed')\n"
+    "if n > 0 then\n"
+    "  if not old or less(old, minid) then redis.call('HSET', KEYS[1], 'trimmed', minid) end\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'op', 'trim', 'id', ARGV[6], 'upto', minid)\n"
+    "end\n"
+    "return {1, n}\n";
+
+/* KEYS: meta, dt, dx, armpred, settle, then one key per decision record. ARGV: per decision
+ * DEC_ARGS values: request id, variant, propensity, explored, context, created, expires, end of
+ * the reward window (0: none), aggregation, default reward ('' = none), model version, expiry
+ * (ms). Writes the records of one test and its counters at once — or nothing when the test was
+ * deleted meanwhile (by any replica), so a deleted test's keys are never made again. Returns
+ * the number written. */
+#define DEC_ARGS 12
+static const char DECISIONS_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local n, last, dt, dx, st, arms = #KEYS - 5, nil, {}, {}, {}, {}\n"
+    "for i = 0, n - 1 do\n"
+    "  local a, dk = i * 12, KEYS[6 + i]\n"
+    "  local rid, v = ARGV[a + 1], ARGV[a + 2]\n"
+    "  redis.call('HSET', dk, 'v', v, 'p', ARGV[a + 3], 'x', ARGV[a + 4], 'c', ARGV[a + 5], 't', ARGV[a + 6],\n"
+    "             'e', ARGV[a + 7], 's', ARGV[a + 8], 'a', ARGV[a + 9], 'dr', ARGV[a + 10], 'mv', ARGV[a + 11])\n"
+    "  redis.call('PEXPIREAT', dk, ARGV[a + 12])\n"
+    "  dt[#dt + 1] = ARGV[a + 6]; dt[#dt + 1] = rid\n"
+    "  dx[#dx + 1] = ARGV[a + 7]; dx[#dx + 1] = rid\n"
+    "  if ARGV[a + 8] ~= '0' then st[#st + 1] = ARGV[a + 8]; st[#st + 1] = rid end\n"
+    "  arms[v] = (arms[v] or 0) + 1\n"
+    "  if not last or tonumber(ARGV[a + 6]) > tonumber(last) then last = ARGV[a + 6] end\n"
+    "end\n"
+    /* the indexes and counters once per call, not once per decision: Redis spends its time on
+     * calls from Lua, not on members */
+    "redis.call('ZADD', KEYS[2], unpack(dt))\n"
+    "redis.call('ZADD', KEYS[3], unpack(dx))\n"
+    "if #st > 0 then redis.call('ZADD', KEYS[5], unpack(st)) end\n"
+    "for v, c in pairs(arms) do redis.call('HINCRBY', KEYS[4], v, c) end\n"
+    "redis.call('HINCRBY', KEYS[1], 'predictions', n)\n"
+    "local prev = redis.call('HGET', KEYS[1], 'last_prediction')\n"
+    "if not prev or tonumber(last) > tonumber(prev) then redis.call('HSET', KEYS[1], 'last_prediction', last) end\n"
+    "return n\n";
+
+/* KEYS: a hash. ARGV: field, value. Sets the field only on a hash that exists (a test's meta, a
+ * token): a late write never brings back a deleted object. */
+static const char HSET_EXISTING_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n";
+
+/* The scripts run with EVALSHA, loaded at start-up and again after a Redis restart. */
+enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_HSET_EXISTING, SCRIPT_COUNT };
+static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DECISIONS_LUA,
+                                                  HSET_EXISTING_LUA};
+
 /* KEYS: a lock; ARGV: the holder's token. Deletes the lock only if this holder has it. */
 static const char UNLOCK_LUA[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
@@ -132,6 +222,8 @@ struct followed {
     char id[SCOUT_ID_LEN + 1];
     char last[48];               /* last event id read ("0-0" at first) */
     struct stream_pos pos;
+    uint64_t since_snap;         /* events applied since this replica last snapshotted the test */
+    double next_snap;            /* monotonic time of the next look at its snapshot */
 };
 
 /* A caller waiting for the writer to reach its flush marker; heap-allocated because a caller
@@ -160,6 +252,7 @@ static const enum rop AOP_ROP[] = {[AOP_DECISION] = ROP_DECISION,
 struct aop {
     enum aop_kind kind;
     struct aop *next;
+    int grouped;                 /* AOP_DECISION: already in this batch's script call for its test */
     union {
         struct store_decision *decision;
         struct {
@@ -179,9 +272,8 @@ struct rs {
     struct redis_config cfg;     /* strings owned below */
     char *host, *user, *password;
 
-    pthread_mutex_t sync_lock;   /* one synchronous link shared by request threads */
-    struct redis_link sync;
-    char append_sha[41], settle_sha[41];
+    struct redis_pool pool;      /* links for synchronous operations of request threads */
+    char sha[SCRIPT_COUNT][41];  /* the scripts' hashes, for EVALSHA */
 
     /* Followed tests: the reader's list, guarded by follow_lock; readers of positions wait on
      * applied (an update waiting for its own events). */
@@ -193,7 +285,7 @@ struct rs {
 
     /* The async queue. */
     pthread_mutex_t qlock;
-    pthread_cond_t qcond, qdone;
+    pthread_cond_t qcond, qdone, qspace;   /* queued, flushed, room again */
     struct aop *qhead, *qtail;
     long qlen;
 
@@ -201,6 +293,7 @@ struct rs {
     void *event_arg;
     store_change_fn on_change;
     void *change_arg;
+    struct store_snapshots snap; /* take == NULL: no snapshots */
     char catalog_last[48];       /* the reader's position in scout:catalog (reader thread only) */
     char replica[33];            /* this process's random token (lock values) */
 
@@ -209,10 +302,12 @@ struct rs {
     _Atomic int stopping;
     _Atomic int reader_up, writer_up;   /* whether those threads' connections are up */
     _Atomic uint64_t events_read, writes_dropped, settled, purged;
+    _Atomic uint64_t snapshots_taken, snapshots_restored, snapshot_errors, events_trimmed;
     _Atomic long pending_decisions;
     _Atomic uint64_t ops_ok[ROP_COUNT], ops_err[ROP_COUNT];
     struct histogram latency;    /* one synchronous operation or one pipelined batch */
     double last_settle, last_trim;
+    size_t counts_next;          /* the writer's place in the followed tests for counts_step */
 };
 
 static const struct store_ops redis_ops;
@@ -238,16 +333,6 @@ static int pos_le(struct stream_pos a, struct stream_pos b) {
     return a.ms < b.ms || (a.ms == b.ms && a.seq <= b.seq);
 }
 
-/* Runs a command on the synchronous link (lock held by the caller). NULL: Redis is down. */
-static redisReply *sync_cmd(struct rs *s, const char *fmt, ...) {
-    redisReply *r;
-    va_list ap;
-    va_start(ap, fmt);
-    r = redis_link_vcommand(&s->sync, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
 static const char *hash_field(const redisReply *h, const char *name) {
     for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
         if (h->element[i]->str && !strcmp(h->element[i]->str, name)) return h->element[i + 1]->str;
@@ -263,41 +348,33 @@ static int reply_ok(const redisReply *r) {
     return r && r->type != REDIS_REPLY_ERROR;
 }
 
-/* Runs an EVALSHA command (argv[1] the script's hash). A Redis that restarted has forgotten
- * Scout's scripts (NOSCRIPT): they are loaded again and the command retried once. NULL when
- * the connection broke (the caller fails the link). */
-static redisReply *evalsha(redisContext *c, int argc, const char **argv) {
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
-        redisReply *a = redisCommand(c, "SCRIPT LOAD %s", APPEND_LUA);
-        redisReply *b = a ? redisCommand(c, "SCRIPT LOAD %s", SETTLE_LUA) : NULL;
-        int ok = a && b && a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING;
-        if (a) freeReplyObject(a);
-        if (b) freeReplyObject(b);
-        if (ok) {
-            freeReplyObject(r);
-            r = redisCommandArgv(c, argc, argv, NULL);
-        }
-    }
-    return r;
-}
 
 /* ---- opening --------------------------------------------------------------------------- */
 
 static int load_scripts(struct rs *s, redisContext *c, char *err, size_t errlen) {
-    redisReply *a = redisCommand(c, "SCRIPT LOAD %s", APPEND_LUA);
-    redisReply *b = redisCommand(c, "SCRIPT LOAD %s", SETTLE_LUA);
-    int ok = a && b && a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING;
-    if (ok) {
-        snprintf(s->append_sha, sizeof s->append_sha, "%s", a->str);
-        snprintf(s->settle_sha, sizeof s->settle_sha, "%s", b->str);
-    } else {
-        snprintf(err, errlen, "Redis refused Scout's scripts: %s",
-                 a && a->type == REDIS_REPLY_ERROR ? a->str : b && b->type == REDIS_REPLY_ERROR ? b->str : "no answer");
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        redisReply *a = redisCommand(c, "SCRIPT LOAD %s", SCRIPTS[i]);
+        int ok = a && a->type == REDIS_REPLY_STRING;
+        if (ok) snprintf(s->sha[i], sizeof s->sha[i], "%s", a->str);
+        else snprintf(err, errlen, "Redis refused Scout's scripts: %s", a && a->type == REDIS_REPLY_ERROR ? a->str : "no answer");
+        if (a) freeReplyObject(a);
+        if (!ok) return SCOUT_ESTORE;
     }
-    if (a) freeReplyObject(a);
-    if (b) freeReplyObject(b);
-    return ok ? SCOUT_OK : SCOUT_ESTORE;
+    return SCOUT_OK;
+}
+
+/* Runs an EVALSHA command (argv[1] the script's hash; lens NULL for text arguments). A Redis
+ * that restarted has forgotten Scout's scripts (NOSCRIPT): they are loaded again and the
+ * command retried once. NULL when the connection broke (the caller fails the link). */
+static redisReply *evalsha(struct rs *s, redisContext *c, int argc, const char **argv, const size_t *lens) {
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    char err[160];
+    if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) &&
+        load_scripts(s, c, err, sizeof err) == SCOUT_OK) {
+        freeReplyObject(r);
+        r = redisCommandArgv(c, argc, argv, lens);
+    }
+    return r;
 }
 
 int store_open_redis(struct store **out, const char *host, int port, const char *user, const char *password,
@@ -320,17 +397,19 @@ int store_open_redis(struct store **out, const char *host, int port, const char 
         randombytes_buf(raw, sizeof raw);
         sodium_bin2hex(s->replica, sizeof s->replica, raw, sizeof raw);
     }
-    pthread_mutex_init(&s->sync_lock, NULL);
     pthread_mutex_init(&s->follow_lock, NULL);
     pthread_cond_init(&s->applied, NULL);
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
+    pthread_cond_init(&s->qspace, NULL);
     pthread_cond_init(&s->qdone, NULL);
-    redis_link_init(&s->sync, &s->cfg);
     /* The first connection says clearly what is wrong (wrong password: SCOUT_EINVAL). */
     if ((rc = redis_open(&s->cfg, &c, err, errlen)) != SCOUT_OK) goto fail;
-    s->sync.c = c;
-    s->sync.connects = 1;
+    if ((rc = redis_pool_init(&s->pool, &s->cfg, POOL_LINKS, c)) != SCOUT_OK) {
+        redisFree(c);
+        goto fail;
+    }
+    redis_pool_reconnect(&s->pool);
     if ((rc = load_scripts(s, c, err, errlen)) != SCOUT_OK) goto fail;
     {   /* Changes from here on reach this process (what came before, loading reads). */
         redisReply *last = redisCommand(c, "XREVRANGE scout:catalog + - COUNT 1");
@@ -370,6 +449,8 @@ static void follow(struct rs *s, const char *id, const char *last) {
         snprintf(f->id, sizeof f->id, "%s", id);
         snprintf(f->last, sizeof f->last, "%s", last);
         parse_pos(last, &f->pos);
+        /* spread the tests' snapshot looks over one interval */
+        f->next_snap = util_monotonic() + s->snap.interval * (0.5 + randombytes_uniform(1000) / 2000.0);
         s->follow_version++;
     }
 out:
@@ -407,12 +488,15 @@ static void apply_entry(struct rs *s, const char *test_id, const redisReply *fie
 
 /* Applies one catalog entry: tells the app, then follows (or forgets) the test's stream — in
  * that order, so a new test is registered before any of its events arrive. */
-static void apply_change(struct rs *s, redisContext *c, const redisReply *entry) {
+static void catch_up_trimmed(struct rs *s, struct redis_link *l, const char *test_id, const char *upto);
+
+static void apply_change(struct rs *s, struct redis_link *l, const redisReply *entry) {
+    redisContext *c = l->c;
     struct store_change_event ev = {0};
     const redisReply *f;
     const char *op, *id;
     redisReply *def = NULL, *meta = NULL;
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) return;
+    if (!c || entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) return;   /* link lost: read it again */
     snprintf(s->catalog_last, sizeof s->catalog_last, "%s", entry->element[0]->str);
     f = entry->element[1];
     op = hash_field(f, "op");
@@ -438,6 +522,9 @@ static void apply_change(struct rs *s, redisContext *c, const redisReply *entry)
         ev.kind = STORE_ROLLOUT;
         ev.variant_id = strtol(meta->element[0]->str, NULL, 10);   /* the latest value, whichever came first */
         if (s->on_change) s->on_change(s->change_arg, &ev);
+    } else if (!strcmp(op, "trim") && id) {
+        const char *upto = hash_field(f, "upto");
+        if (upto) catch_up_trimmed(s, l, id, upto);
     } else if (!strcmp(op, "setting")) {
         ev.kind = STORE_SETTING;
         ev.key = hash_field(f, "key");
@@ -498,29 +585,46 @@ static void read_once(struct rs *s, struct redis_link *l) {
         goto done;
     }
     if (r->type == REDIS_REPLY_ARRAY) {
+        /* The catalog first: a notice of trimmed events must be seen before the events after
+         * the gap (XREAD reads every stream at one instant). When the catalog came in a full
+         * batch, more of it waits: the tests' events are left for the next XREAD. */
+        int catalog_full = 0;
         for (size_t k = 0; k < r->elements; k++) {
+            redisReply *stream = r->element[k];
+            if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2 || !stream->element[0]->str ||
+                strcmp(stream->element[0]->str, "scout:catalog"))
+                continue;
+            for (size_t e = 0; e < stream->element[1]->elements && l->c; e++)
+                apply_change(s, l, stream->element[1]->element[e]);
+            catalog_full = stream->element[1]->elements >= READ_COUNT;
+        }
+        for (size_t k = 0; k < r->elements && !catalog_full && l->c; k++) {
             redisReply *stream = r->element[k], *entries;
             char test_id[SCOUT_ID_LEN + 1] = "";
             const char *key;
             if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2) continue;
             key = stream->element[0]->str;
             entries = stream->element[1];
-            if (key && !strcmp(key, "scout:catalog")) {
-                for (size_t e = 0; e < entries->elements; e++) apply_change(s, c, entries->element[e]);
-                continue;
-            }
             if (!key || sscanf(key, "scout:{%36[^}]}:events", test_id) != 1) continue;
             for (size_t e = 0; e < entries->elements; e++) {
                 redisReply *entry = entries->element[e];
                 struct followed *f;
                 struct stream_pos pos;
+                int fresh;
                 if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 || !parse_pos(entry->element[0]->str, &pos))
                     continue;
+                /* Only events past the position: a snapshot taken in this pass covers the rest. */
+                pthread_mutex_lock(&s->follow_lock);
+                f = find_followed(s, test_id);
+                fresh = f && !pos_le(pos, f->pos);
+                pthread_mutex_unlock(&s->follow_lock);
+                if (!fresh) continue;
                 apply_entry(s, test_id, entry->element[1]);
                 pthread_mutex_lock(&s->follow_lock);
                 if ((f = find_followed(s, test_id))) {
                     snprintf(f->last, sizeof f->last, "%s", entry->element[0]->str);
                     f->pos = pos;
+                    f->since_snap++;
                 }
                 pthread_mutex_unlock(&s->follow_lock);
             }
@@ -539,12 +643,145 @@ done:
     free(lens);
 }
 
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+#define SNAP_PER_PASS 4   /* tests looked at per reader pass: bounded work between two XREADs */
+
+/* Sets the position the reader continues from (after a restored snapshot). */
+static void set_position(struct rs *s, const char *test_id, const char *id) {
+    struct stream_pos pos;
+    pthread_mutex_lock(&s->follow_lock);
+    struct followed *f = find_followed(s, test_id);
+    if (f && parse_pos(id, &pos)) {
+        snprintf(f->last, sizeof f->last, "%s", id);
+        f->pos = pos;
+        f->since_snap = 0;
+    }
+    pthread_cond_broadcast(&s->applied);
+    pthread_mutex_unlock(&s->follow_lock);
+}
+
+/* Puts a test's stored snapshot back, if it has one: SCOUT_OK with the id it covers in id (""
+ * when there is none), SCOUT_EINVAL when it cannot be read (*trimmed: events it covers may be
+ * gone), SCOUT_ESTORE when Redis failed. */
+static int restore_snapshot(struct rs *s, struct redis_link *l, const char *test_id, char *id, size_t idlen,
+                            int *trimmed) {
+    redisReply *r = redis_link_command(l, "HMGET scout:{%s}:snap id state trimmed", test_id);
+    int rc = SCOUT_ESTORE;
+    id[0] = '\0';
+    *trimmed = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) goto out;
+    rc = SCOUT_OK;
+    if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) goto out;
+    *trimmed = r->element[2]->type == REDIS_REPLY_STRING;
+    if (!s->snap.restore ||
+        s->snap.restore(s->snap.arg, test_id, (const unsigned char *)r->element[1]->str, r->element[1]->len) != 0) {
+        atomic_fetch_add(&s->snapshot_errors, 1);
+        rc = SCOUT_EINVAL;
+        goto out;
+    }
+    snprintf(id, idlen, "%s", r->element[0]->str);
+    atomic_fetch_add(&s->snapshots_restored, 1);
+out:
+    if (r) freeReplyObject(r);
+    return rc;
+}
+
+/* Files the test's state as of the reader's position (the reader thread is the only one that
+ * applies events, so state and position agree). */
+static void take_snapshot(struct rs *s, struct redis_link *l, const char *test_id, const char *last) {
+    unsigned char *state = NULL;
+    size_t len = 0;
+    char key[128], evkey[128], now[24], keep[24], format[8], maxlen[16];
+    redisContext *c = redis_link_get(l);
+    redisReply *r;
+    if (!c || s->snap.take(s->snap.arg, test_id, &state, &len) != 0) return;   /* deleted meanwhile */
+    snprintf(key, sizeof key, "scout:{%.36s}:snap", test_id);
+    snprintf(evkey, sizeof evkey, "scout:{%.36s}:events", test_id);
+    snprintf(now, sizeof now, "%lld", (long long)(util_now() * 1000.0));
+    snprintf(keep, sizeof keep, "%lld", (long long)(s->snap.retention * 1000.0));
+    snprintf(format, sizeof format, "%d", SNAPSHOT_FORMAT);
+    snprintf(maxlen, sizeof maxlen, "%d", CATALOG_MAXLEN);
+    const char *argv[] = {"EVALSHA", s->sha[SCRIPT_SNAPSHOT], "3", key, evkey, "scout:catalog", last,
+                          (const char *)state, now, keep, format, test_id, maxlen};
+    size_t lens[13];
+    for (int i = 0; i < 13; i++) lens[i] = i == 7 ? len : strlen(argv[i]);
+    if (!(r = evalsha(s, c, 13, argv, lens))) redis_link_fail(l, c->errstr);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        if (r->element[0]->integer == 1) atomic_fetch_add(&s->snapshots_taken, 1);
+        atomic_fetch_add(&s->events_trimmed, (uint64_t)r->element[1]->integer);
+    } else {
+        atomic_fetch_add(&s->snapshot_errors, 1);
+        if (r && r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: filing a snapshot failed: %s", r->str);
+    }
+    if (r) freeReplyObject(r);
+    free(state);
+}
+
+/* Snapshots the tests whose time came (at most SNAP_PER_PASS per pass) and that learned
+ * something since this replica last looked: the replica that takes a test's lock files it, so
+ * one replica snapshots a test per interval. */
+static void snapshot_step(struct rs *s, struct redis_link *l) {
+    struct {
+        char id[SCOUT_ID_LEN + 1], last[48];
+    } due[SNAP_PER_PASS];
+    int n = 0;
+    double now = util_monotonic();
+    if (!s->snap.take || !redis_link_get(l)) return;
+    pthread_mutex_lock(&s->follow_lock);
+    for (size_t i = 0; i < s->nfollow && n < SNAP_PER_PASS; i++) {
+        struct followed *f = &s->follow[i];
+        if (f->next_snap > now) continue;
+        f->next_snap = now + s->snap.interval;
+        if (f->since_snap == 0) continue;
+        f->since_snap = 0;
+        snprintf(due[n].id, sizeof due[n].id, "%s", f->id);
+        snprintf(due[n].last, sizeof due[n].last, "%s", f->last);
+        n++;
+    }
+    pthread_mutex_unlock(&s->follow_lock);
+    for (int i = 0; i < n && l->c; i++) {
+        redisReply *r = redis_link_command(l, "SET scout:{%s}:snaplock %s NX PX %lld", due[i].id, s->replica,
+                                           (long long)(s->snap.interval * 1000.0));
+        if (r && r->type == REDIS_REPLY_STATUS) take_snapshot(s, l, due[i].id, due[i].last);
+        if (r) freeReplyObject(r);
+    }
+}
+
+/* A replica learned that events of a test before `upto` were trimmed: if it had not read them
+ * all, it takes the snapshot that covers them and continues after it. */
+static void catch_up_trimmed(struct rs *s, struct redis_link *l, const char *test_id, const char *upto) {
+    struct stream_pos gone, pos;
+    int behind = 0, trimmed;
+    char id[48];
+    if (!parse_pos(upto, &gone)) return;
+    pthread_mutex_lock(&s->follow_lock);
+    struct followed *f = find_followed(s, test_id);
+    if (f) {
+        pos = f->pos;
+        behind = !pos_le(gone, pos);
+    }
+    pthread_mutex_unlock(&s->follow_lock);
+    if (!behind) return;
+    if (restore_snapshot(s, l, test_id, id, sizeof id, &trimmed) == SCOUT_OK && id[0] &&
+        parse_pos(id, &gone) && !pos_le(gone, pos)) {
+        set_position(s, test_id, id);
+        log_fields(LOG_WARN, "this replica fell behind events trimmed meanwhile and took the test's snapshot",
+                   json_pack("{s:s, s:s, s:s}", "event", "snapshot_catch_up", "model_id", test_id, "snapshot_event", id));
+    } else {
+        log_fields(LOG_ERROR, "this replica fell behind events trimmed meanwhile and cannot read the test's snapshot: "
+                              "its learned state misses events until it restarts",
+                   json_pack("{s:s, s:s}", "event", "snapshot_unreadable", "model_id", test_id));
+    }
+}
+
 static void *reader_main(void *arg) {
     struct rs *s = arg;
     struct redis_link l;
     redis_link_init(&l, &s->cfg);
     while (!atomic_load(&s->stopping)) {
         read_once(s, &l);
+        snapshot_step(s, &l);
         atomic_store(&s->reader_up, l.c != NULL);
     }
     redis_link_close(&l);
@@ -583,6 +820,15 @@ static void aop_free(struct aop *op) {
  * than letting memory grow while Redis is away. Flush markers are never dropped. */
 static void enqueue(struct rs *s, struct aop *op) {
     pthread_mutex_lock(&s->qlock);
+    if (op->kind != AOP_FLUSH && s->qlen >= MAX_QUEUE && atomic_load(&s->writer_up)) {
+        /* Redis is up but slower than the decisions coming in: wait for room (backpressure)
+         * rather than drop a record a reward may join later. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)QUEUE_WAIT;
+        while (s->qlen >= MAX_QUEUE && atomic_load(&s->writer_up) && !atomic_load(&s->stopping))
+            if (pthread_cond_timedwait(&s->qspace, &s->qlock, &until) == ETIMEDOUT) break;
+    }
     if (op->kind != AOP_FLUSH && (s->qlen >= MAX_QUEUE || atomic_load(&s->stopping))) {
         pthread_mutex_unlock(&s->qlock);
         atomic_fetch_add(&s->writes_dropped, 1);
@@ -600,44 +846,99 @@ static void enqueue(struct rs *s, struct aop *op) {
     pthread_mutex_unlock(&s->qlock);
 }
 
-/* Appends the commands of one queued write to the pipeline; returns how many replies follow. */
-static int append_aop(struct rs *s, redisContext *c, const struct aop *op) {
-    char num[40], key[128];
-    (void)s;
-    switch (op->kind) {
-    case AOP_DECISION: {
-        const struct store_decision *d = op->u.decision;
-        char created[40], expires[40], settle[40], dflt[40], mv[24];
-        long long expire_ms = (long long)(d->expires * 1000.0);
-        fmt_double(num, sizeof num, d->propensity);
-        fmt_double(created, sizeof created, d->created);
-        fmt_double(expires, sizeof expires, d->expires);
-        fmt_double(settle, sizeof settle, d->settle_at);
-        if (d->has_default) fmt_double(dflt, sizeof dflt, d->default_reward);
-        else dflt[0] = '\0';
-        snprintf(mv, sizeof mv, "%" PRIu64, d->model_version);
-        snprintf(key, sizeof key, "scout:{%s}:d:", d->test_id);
-        redisAppendCommand(c, "HSET %s%s v %ld p %s x %d c %s t %s e %s s %s a %d dr %s mv %s", key, d->request_id,
-                           d->variant_id, num, d->explored, d->context ? d->context : "", created, expires, settle,
-                           d->aggregate, dflt, mv);
-        redisAppendCommand(c, "PEXPIREAT %s%s %lld", key, d->request_id, expire_ms);
-        redisAppendCommand(c, "ZADD scout:{%s}:dt %s %s", d->test_id, created, d->request_id);
-        redisAppendCommand(c, "ZADD scout:{%s}:dx %s %s", d->test_id, expires, d->request_id);
-        redisAppendCommand(c, "HINCRBY scout:{%s}:armpred %ld 1", d->test_id, d->variant_id);
-        redisAppendCommand(c, "HINCRBY scout:{%s}:meta predictions 1", d->test_id);
-        redisAppendCommand(c, "HSET scout:{%s}:meta last_prediction %s", d->test_id, created);
-        if (d->settle_at > 0) {
-            redisAppendCommand(c, "ZADD scout:{%s}:settle %s %s", d->test_id, settle, d->request_id);
-            return 8;
-        }
-        return 7;
+/* One decision record's script arguments as text. */
+struct dec_text {
+    char key[SCOUT_ID_LEN + SCOUT_MAX_REQUEST_ID + 16];
+    char v[24], p[32], x[4], t[32], e[32], st[32], a[4], dr[32], mv[24], pexp[24];
+};
+
+static void dec_text_fill(struct dec_text *f, const struct store_decision *d) {
+    snprintf(f->key, sizeof f->key, "scout:{%s}:d:%s", d->test_id, d->request_id);
+    snprintf(f->v, sizeof f->v, "%ld", d->variant_id);
+    fmt_double(f->p, sizeof f->p, d->propensity);
+    snprintf(f->x, sizeof f->x, "%d", d->explored ? 1 : 0);
+    fmt_double(f->t, sizeof f->t, d->created);
+    fmt_double(f->e, sizeof f->e, d->expires);
+    fmt_double(f->st, sizeof f->st, d->settle_at);
+    snprintf(f->a, sizeof f->a, "%d", d->aggregate);
+    if (d->has_default) fmt_double(f->dr, sizeof f->dr, d->default_reward);
+    else f->dr[0] = '\0';
+    snprintf(f->mv, sizeof f->mv, "%" PRIu64, d->model_version);
+    snprintf(f->pexp, sizeof f->pexp, "%lld", (long long)(d->expires * 1000.0));
+}
+
+/* Appends one script call that writes the decisions of first's test in the batch (first and
+ * every later queued decision of the same test, which are marked grouped). 1 when a command
+ * was appended, 0 when out of memory (the decisions stay unwritten and are retried). */
+static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
+    const char *test = first->u.decision->test_id;
+    char keys[5][128];
+    size_t m = 0, argc, k = 0;
+    struct dec_text *text;
+    const char **argv;
+    size_t *lens;
+    for (struct aop *op = first; op; op = op->next)
+        if (op->kind == AOP_DECISION && !op->grouped && !strcmp(op->u.decision->test_id, test)) m++;
+    argc = 3 + 5 + m + m * DEC_ARGS;
+    text = calloc(m, sizeof *text);
+    argv = calloc(argc, sizeof *argv);
+    lens = calloc(argc, sizeof *lens);
+    if (!text || !argv || !lens) {
+        free(text);
+        free(argv);
+        free(lens);
+        return 0;
     }
+    snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", test);
+    snprintf(keys[1], sizeof keys[1], "scout:{%s}:dt", test);
+    snprintf(keys[2], sizeof keys[2], "scout:{%s}:dx", test);
+    snprintf(keys[3], sizeof keys[3], "scout:{%s}:armpred", test);
+    snprintf(keys[4], sizeof keys[4], "scout:{%s}:settle", test);
+    argv[k++] = "EVALSHA";
+    argv[k++] = s->sha[SCRIPT_DECISIONS];
+    argv[k++] = NULL;   /* the number of keys, below */
+    for (int i = 0; i < 5; i++) argv[k++] = keys[i];
+    {
+        size_t i = 0, a = k + m;
+        for (struct aop *op = first; op; op = op->next) {
+            const struct store_decision *d;
+            struct dec_text *f;
+            if (op->kind != AOP_DECISION || op->grouped || strcmp(op->u.decision->test_id, test)) continue;
+            op->grouped = 1;
+            d = op->u.decision;
+            f = &text[i++];
+            dec_text_fill(f, d);
+            argv[k++] = f->key;
+            const char *vals[DEC_ARGS] = {d->request_id, f->v, f->p, f->x, d->context ? d->context : "",
+                                          f->t, f->e, f->st, f->a, f->dr, f->mv, f->pexp};
+            for (int j = 0; j < DEC_ARGS; j++) argv[a++] = vals[j];
+        }
+    }
+    char nkeys[16];
+    snprintf(nkeys, sizeof nkeys, "%zu", 5 + m);
+    argv[2] = nkeys;
+    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    redisAppendCommandArgv(c, (int)argc, argv, lens);   /* copies the arguments */
+    free(text);
+    free(argv);
+    free(lens);
+    return 1;
+}
+
+/* Appends the command of one queued write to the pipeline; returns how many replies follow. */
+static int append_aop(struct rs *s, redisContext *c, struct aop *op) {
+    char key[128], num[40];
+    switch (op->kind) {
+    case AOP_DECISION:
+        return op->grouped ? 0 : append_decisions(s, c, op);
     case AOP_STATS:
-        redisAppendCommand(c, "HSET scout:{%s}:meta stats %s", op->u.stats.test_id, op->u.stats.json);
+        snprintf(key, sizeof key, "scout:{%s}:meta", op->u.stats.test_id);
+        redisAppendCommand(c, "EVALSHA %s 1 %s stats %s", s->sha[SCRIPT_HSET_EXISTING], key, op->u.stats.json);
         return 1;
     case AOP_TOUCH:
+        snprintf(key, sizeof key, "scout:token:%s", op->u.touch.id);
         fmt_double(num, sizeof num, op->u.touch.when);
-        redisAppendCommand(c, "HSET scout:token:%s last_used %s", op->u.touch.id, num);
+        redisAppendCommand(c, "EVALSHA %s 1 %s last_used %s", s->sha[SCRIPT_HSET_EXISTING], key, num);
         return 1;
     case AOP_FLUSH:
         return 0;
@@ -645,24 +946,38 @@ static int append_aop(struct rs *s, redisContext *c, const struct aop *op) {
     return 0;
 }
 
-/* Writes a batch in one pipeline. 0 when the connection broke (the batch is kept for a retry). */
+/* Writes a batch in one pipeline. 0 when it must be retried: the connection broke, or Redis
+ * had forgotten the scripts (they are loaded again first). */
 static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     redisContext *c = redis_link_get(l);
-    int replies = 0;
+    int replies = 0, noscript = 0, ok = 1;
     double started = util_monotonic();
     if (!c) return 0;
-    for (struct aop *op = batch; op; op = op->next) replies += append_aop(s, c, op);
+    for (struct aop *op = batch; op; op = op->next) op->grouped = 0;
+    for (struct aop *op = batch; op; op = op->next) {
+        int n = append_aop(s, c, op);
+        if (op->kind == AOP_DECISION && !op->grouped) ok = 0;   /* out of memory: retry the batch */
+        replies += n;
+    }
     for (int i = 0; i < replies; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK) {
             redis_link_fail(l, c->errstr);
             return 0;
         }
-        if (r && r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            if (!strncmp(r->str, "NOSCRIPT", 8)) noscript = 1;
+            else log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
+        }
         freeReplyObject(r);
     }
+    if (noscript) {   /* a restarted Redis: every call of the batch failed alike; load and retry */
+        char err[160];
+        if (load_scripts(s, c, err, sizeof err) != SCOUT_OK) log_msg(LOG_ERROR, "store: %s", err);
+        return 0;
+    }
     histogram_observe(&s->latency, util_monotonic() - started);
-    return 1;
+    return ok;
 }
 
 /* A copy of the followed tests (the caller frees it); NULL with *n 0 when there are none. */
@@ -713,7 +1028,7 @@ static void settle_step(struct rs *s, struct redis_link *l) {
             if (argv) {
                 redisReply *r;
                 argv[0] = "EVALSHA";
-                argv[1] = s->settle_sha;
+                argv[1] = s->sha[SCRIPT_SETTLE];
                 argv[2] = "2";
                 argv[3] = ev;
                 argv[4] = zs;
@@ -725,7 +1040,7 @@ static void settle_step(struct rs *s, struct redis_link *l) {
                     full[k++] = now;
                     full[k++] = prefix;
                     for (size_t j = 0; j < ids->elements; j++) full[k++] = ids->element[j]->str;
-                    r = evalsha(c, (int)k, full);
+                    r = evalsha(s, c, (int)k, full, NULL);
                     if (!r) redis_link_fail(l, c->errstr);
                     else if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&s->settled, (uint64_t)r->integer);
                     else if (r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: settling failed: %s", r->str);
@@ -777,6 +1092,49 @@ static void trim_step(struct rs *s, struct redis_link *l) {
     free(list);
 }
 
+#define COUNTS_SLICE 500   /* tests whose shared decision counts one pass reads */
+
+/* Reads the decision counts every replica stored together, for a slice of the followed tests
+ * (the next slice on the next pass), and hands them to the change handler: a replica shows the
+ * decisions of all, not only its own. */
+static void counts_step(struct rs *s, struct redis_link *l) {
+    redisContext *c = redis_link_get(l);
+    struct followed *list;
+    size_t n, from, k;
+    if (!c || !s->on_change) return;
+    list = copy_followed(s, &n);
+    if (!list) return;
+    from = s->counts_next < n ? s->counts_next : 0;
+    k = n - from < COUNTS_SLICE ? n - from : COUNTS_SLICE;
+    s->counts_next = from + k;
+    for (size_t i = from; i < from + k; i++) {
+        redisAppendCommand(c, "HMGET scout:{%s}:meta predictions last_prediction", list[i].id);
+        redisAppendCommand(c, "HGETALL scout:{%s}:armpred", list[i].id);
+    }
+    for (size_t i = from; i < from + k; i++) {
+        redisReply *meta = NULL, *arms = NULL;
+        if (redisGetReply(c, (void **)&meta) != REDIS_OK || redisGetReply(c, (void **)&arms) != REDIS_OK) {
+            if (meta) freeReplyObject(meta);
+            redis_link_fail(l, c->errstr);
+            break;
+        }
+        struct store_change_event ev = {.kind = STORE_PREDICTIONS, .test_id = list[i].id, .variant_id = -1};
+        if (meta->type == REDIS_REPLY_ARRAY && meta->elements == 2 && meta->element[0]->type == REDIS_REPLY_STRING) {
+            ev.count = strtoull(meta->element[0]->str, NULL, 10);
+            ev.last = meta->element[1]->type == REDIS_REPLY_STRING ? strtod(meta->element[1]->str, NULL) : 0;
+            s->on_change(s->change_arg, &ev);
+        }
+        for (size_t j = 0; arms->type == REDIS_REPLY_ARRAY && j + 1 < arms->elements; j += 2) {
+            ev.variant_id = strtol(arms->element[j]->str, NULL, 10);
+            ev.count = strtoull(arms->element[j + 1]->str, NULL, 10);
+            s->on_change(s->change_arg, &ev);
+        }
+        freeReplyObject(meta);
+        freeReplyObject(arms);
+    }
+    free(list);
+}
+
 /* Tells the flush's caller how it ended (or frees the wait if the caller gave up). */
 static void finish_flush(struct rs *s, struct aop *op, int state) {
     struct flush_wait *w = op->u.wait;
@@ -814,6 +1172,7 @@ static void *writer_main(void *arg) {
             if (!s->qhead) s->qtail = NULL;
             tail->next = NULL;
             s->qlen -= n + 1;
+            pthread_cond_broadcast(&s->qspace);
         }
         pthread_mutex_unlock(&s->qlock);
         if (!batch) {
@@ -831,11 +1190,13 @@ static void *writer_main(void *arg) {
                 }
                 continue;
             }
+            atomic_store(&s->writer_up, redis_link_get(&l) != NULL);
             pthread_mutex_lock(&s->qlock);
             tail->next = s->qhead;
             s->qhead = batch;
             if (!s->qtail) s->qtail = tail;
             s->qlen += n + 1;
+            pthread_cond_broadcast(&s->qspace);   /* writers waiting for room see Redis is away */
             pthread_mutex_unlock(&s->qlock);
             struct timespec ts = {0, 50 * 1000000L};
             nanosleep(&ts, NULL);
@@ -860,6 +1221,8 @@ static void *writer_main(void *arg) {
         if (util_monotonic() - s->last_trim >= TRIM_INTERVAL) {
             s->last_trim = util_monotonic();
             trim_step(s, &l);
+            counts_step(s, &l);
+            redis_pool_reconnect(&s->pool);   /* idle request links come back after an outage too */
         }
     }
     redis_link_close(&l);
@@ -876,6 +1239,10 @@ static void rs_set_change_handler(struct store *base, store_change_fn fn, void *
 static void rs_set_event_handler(struct store *base, store_event_fn fn, void *arg) {
     RS(base)->on_event = fn;
     RS(base)->event_arg = arg;
+}
+
+static void rs_set_snapshots(struct store *base, const struct store_snapshots *snap) {
+    RS(base)->snap = *snap;
 }
 
 static int rs_start(struct store *base) {
@@ -929,6 +1296,7 @@ static void rs_close(struct store *base) {
         atomic_store(&s->stopping, 1);
         pthread_mutex_lock(&s->qlock);
         pthread_cond_broadcast(&s->qcond);
+        pthread_cond_broadcast(&s->qspace);
         pthread_mutex_unlock(&s->qlock);
         pthread_join(s->writer, NULL);
         pthread_join(s->reader, NULL);
@@ -938,13 +1306,13 @@ static void rs_close(struct store *base) {
         s->qhead = op->next;
         aop_free(op);
     }
-    redis_link_close(&s->sync);
+    redis_pool_destroy(&s->pool);
     free(s->follow);
-    pthread_mutex_destroy(&s->sync_lock);
     pthread_mutex_destroy(&s->follow_lock);
     pthread_cond_destroy(&s->applied);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);
+    pthread_cond_destroy(&s->qspace);
     pthread_cond_destroy(&s->qdone);
     if (s->password) sodium_memzero(s->password, strlen(s->password));
     free(s->host);
@@ -957,22 +1325,21 @@ static int rs_ping(struct store *base) {
     struct rs *s = RS(base);
     redisReply *r;
     int ok;
-    pthread_mutex_lock(&s->sync_lock);
-    r = sync_cmd(s, "PING");
+    struct redis_link *l = redis_pool_take(&s->pool);
+    r = redis_link_command(l, "PING");
     ok = reply_ok(r);
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (r) freeReplyObject(r);
     return ok ? SCOUT_OK : SCOUT_ESTORE;
 }
 
 /* ---- settings, tests ------------------------------------------------------------------- */
 
-#define CATALOG_MAXLEN 10000   /* changes kept for replicas that fall behind */
 
-/* Announces a change to the other replicas (sync lock held). 0 when Redis did not take it. */
-static int announce(struct rs *s, const char *op, const char *field, const char *value) {
-    redisReply *r = field ? sync_cmd(s, "XADD scout:catalog MAXLEN ~ %d * op %s %s %s", CATALOG_MAXLEN, op, field, value)
-                          : sync_cmd(s, "XADD scout:catalog MAXLEN ~ %d * op %s", CATALOG_MAXLEN, op);
+/* Announces a change to the other replicas, on the caller's link. 0 when Redis did not take it. */
+static int announce(struct redis_link *l, const char *op, const char *field, const char *value) {
+    redisReply *r = field ? redis_link_command(l, "XADD scout:catalog MAXLEN ~ %d * op %s %s %s", CATALOG_MAXLEN, op, field, value)
+                          : redis_link_command(l, "XADD scout:catalog MAXLEN ~ %d * op %s", CATALOG_MAXLEN, op);
     int ok = reply_ok(r);
     if (r) freeReplyObject(r);
     return ok;
@@ -981,10 +1348,10 @@ static int announce(struct rs *s, const char *op, const char *field, const char 
 static int rs_put_setting(struct store *base, const char *key, const char *json) {
     struct rs *s = RS(base);
     double t0 = util_monotonic();
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *r = sync_cmd(s, "HSET scout:settings %s %s", key, json);
-    int ok = reply_ok(r) && announce(s, "setting", "key", key);
-    pthread_mutex_unlock(&s->sync_lock);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *r = redis_link_command(l, "HSET scout:settings %s %s", key, json);
+    int ok = reply_ok(r) && announce(l, "setting", "key", key);
+    redis_pool_give(&s->pool, l);
     if (r) freeReplyObject(r);
     count_op(s, ROP_SETTING, ok, t0);
     return ok ? SCOUT_OK : SCOUT_ESTORE;
@@ -994,11 +1361,11 @@ static int rs_get_setting(struct store *base, const char *key, char **out) {
     struct rs *s = RS(base);
     int rc = SCOUT_ESTORE;
     *out = NULL;
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *r = sync_cmd(s, "HGET scout:settings %s", key);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *r = redis_link_command(l, "HGET scout:settings %s", key);
     if (r && r->type == REDIS_REPLY_STRING) rc = (*out = strdup(r->str)) ? SCOUT_OK : SCOUT_ENOMEM;
     else if (r && r->type == REDIS_REPLY_NIL) rc = SCOUT_OK;
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (r) freeReplyObject(r);
     return rc;
 }
@@ -1009,11 +1376,11 @@ static int rs_put_test(struct store *base, const char *id, const char *definitio
     char num[40];
     int ok = 1;
     fmt_double(num, sizeof num, created);
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *a = sync_cmd(s, "HSET scout:{%s}:meta created %s rollout -1 predictions 0 last_prediction 0", id, num);
-    redisReply *b = a ? sync_cmd(s, "HSET scout:tests %s %s", id, definition) : NULL;
-    ok = reply_ok(a) && reply_ok(b) && announce(s, "put", "id", id);
-    pthread_mutex_unlock(&s->sync_lock);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *a = redis_link_command(l, "HSET scout:{%s}:meta created %s rollout -1 predictions 0 last_prediction 0", id, num);
+    redisReply *b = a ? redis_link_command(l, "HSET scout:tests %s %s", id, definition) : NULL;
+    ok = reply_ok(a) && reply_ok(b) && announce(l, "put", "id", id);
+    redis_pool_give(&s->pool, l);
     if (a) freeReplyObject(a);
     if (b) freeReplyObject(b);
     if (ok) follow(s, id, "0-0");
@@ -1025,18 +1392,19 @@ static int rs_delete_test(struct store *base, const char *id) {
     struct rs *s = RS(base);
     double t0 = util_monotonic();
     int rc = SCOUT_ESTORE;
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *r = sync_cmd(s, "HDEL scout:tests %s", id);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *r = redis_link_command(l, "HDEL scout:tests %s", id);
     if (r && r->type == REDIS_REPLY_INTEGER) {
         rc = r->integer ? SCOUT_OK : SCOUT_ENOTFOUND;
         /* Decision hashes expire on their own; their indexes and the rest go now. */
-        redisReply *d = sync_cmd(s, "DEL scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
-                                    "scout:{%s}:dx scout:{%s}:settle scout:{%s}:sticky",
-                                 id, id, id, id, id, id, id);
-        if (!reply_ok(d) || (rc == SCOUT_OK && !announce(s, "delete", "id", id))) rc = SCOUT_ESTORE;
+        redisReply *d = redis_link_command(l, "DEL scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
+                                    "scout:{%s}:dx scout:{%s}:settle scout:{%s}:sticky scout:{%s}:snap "
+                                    "scout:{%s}:snaplock",
+                                 id, id, id, id, id, id, id, id, id);
+        if (!reply_ok(d) || (rc == SCOUT_OK && !announce(l, "delete", "id", id))) rc = SCOUT_ESTORE;
         if (d) freeReplyObject(d);
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (r) freeReplyObject(r);
     if (rc == SCOUT_OK) unfollow(s, id);
     count_op(s, ROP_DELETE_TEST, rc == SCOUT_OK || rc == SCOUT_ENOTFOUND, t0);
@@ -1047,16 +1415,16 @@ static int rs_set_rollout(struct store *base, const char *id, long variant_id) {
     struct rs *s = RS(base);
     double t0 = util_monotonic();
     int rc = SCOUT_ESTORE;
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *e = sync_cmd(s, "HEXISTS scout:tests %s", id);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *e = redis_link_command(l, "HEXISTS scout:tests %s", id);
     if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0) {
         rc = SCOUT_ENOTFOUND;
     } else if (reply_ok(e)) {
-        redisReply *r = sync_cmd(s, "HSET scout:{%s}:meta rollout %ld", id, variant_id);
-        rc = reply_ok(r) && announce(s, "rollout", "id", id) ? SCOUT_OK : SCOUT_ESTORE;
+        redisReply *r = redis_link_command(l, "HSET scout:{%s}:meta rollout %ld", id, variant_id);
+        rc = reply_ok(r) && announce(l, "rollout", "id", id) ? SCOUT_OK : SCOUT_ESTORE;
         if (r) freeReplyObject(r);
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (e) freeReplyObject(e);
     count_op(s, ROP_ROLLOUT, rc == SCOUT_OK || rc == SCOUT_ENOTFOUND, t0);
     return rc;
@@ -1074,15 +1442,16 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     int argc = 0, rc = SCOUT_ESTORE, have_last = 0;
     double t = util_now();
     redisReply *r = NULL;
+    struct redis_link *l;
     if (!argv || !nums) {
         rc = SCOUT_ENOMEM;
         goto out;
     }
     /* A reward joins its decision by request id: the decisions this replica answered before
      * must be in Redis first (they are queued, not written on the request path). */
-    pthread_mutex_lock(&s->sync_lock);
-    int up = redis_link_get(&s->sync) != NULL;   /* Redis away: answer at once, not after waits */
-    pthread_mutex_unlock(&s->sync_lock);
+    l = redis_pool_take(&s->pool);
+    int up = redis_link_get(l) != NULL;   /* Redis away: answer at once, not after waits */
+    redis_pool_give(&s->pool, l);
     if (!up) goto out;
     for (int i = 0; i < n; i++)
         if (ev[i].request_id) {   /* (queued or in the writer's hands: the flush waits for both) */
@@ -1094,7 +1463,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     snprintf(prefix, sizeof prefix, "scout:{%s}:d:", test_id);
     fmt_double(now, sizeof now, t);
     argv[argc++] = "EVALSHA";
-    argv[argc++] = s->append_sha;
+    argv[argc++] = s->sha[SCRIPT_APPEND];
     argv[argc++] = "2";
     argv[argc++] = evkey;
     argv[argc++] = metakey;
@@ -1109,12 +1478,12 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
         argv[argc++] = ev[i].context ? ev[i].context : "";
         argv[argc++] = ev[i].skip_stored_context ? "1" : "0";
     }
-    pthread_mutex_lock(&s->sync_lock);
+    l = redis_pool_take(&s->pool);
     {
-        redisContext *c = redis_link_get(&s->sync);
-        if (c && !(r = evalsha(c, argc, argv))) redis_link_fail(&s->sync, c->errstr);
+        redisContext *c = redis_link_get(l);
+        if (c && !(r = evalsha(s, c, argc, argv, NULL))) redis_link_fail(l, c->errstr);
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (!r) goto out;
     if (r->type == REDIS_REPLY_ERROR) {
         rc = strstr(r->str, "NOTFOUND") ? SCOUT_ENOTFOUND : SCOUT_ESTORE;
@@ -1174,9 +1543,9 @@ static int rs_claim_assignment(struct store *base, struct store_assignment *a) {
     int rc = SCOUT_ESTORE;
     fmt_double(p, sizeof p, a->propensity);
     snprintf(value, sizeof value, "%ld %s", a->variant_id, p);
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *r = sync_cmd(s, "EVAL %s 1 scout:{%s}:sticky %s %s", CLAIM_LUA, a->test_id, a->user, value);
-    pthread_mutex_unlock(&s->sync_lock);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *r = redis_link_command(l, "EVAL %s 1 scout:{%s}:sticky %s %s", CLAIM_LUA, a->test_id, a->user, value);
+    redis_pool_give(&s->pool, l);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING &&
         sscanf(r->element[1]->str, "%ld %lf", &v, &prop) == 2) {
         a->existing = r->element[0]->integer == 1;
@@ -1216,7 +1585,8 @@ static int cmp_test_entry(const void *a, const void *b) {
 
 static int rs_load_tests(struct store *base, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
     struct rs *s = RS(base);
-    redisReply *all = sync_cmd(s, "HGETALL scout:tests");
+    struct redis_link *l = redis_pool_take(&s->pool);   /* loading: before start, alone */
+    redisReply *all = redis_link_command(l, "HGETALL scout:tests");
     struct test_entry *list = NULL;
     size_t n = 0;
     int rc = SCOUT_ESTORE;
@@ -1224,7 +1594,7 @@ static int rs_load_tests(struct store *base, int (*cb)(void *ud, const struct st
     list = calloc(all->elements / 2 + 1, sizeof *list);
     if (!list) goto out;
     for (size_t i = 0; i + 1 < all->elements; i += 2) {
-        redisReply *meta = sync_cmd(s, "HGETALL scout:{%s}:meta", all->element[i]->str);
+        redisReply *meta = redis_link_command(l, "HGETALL scout:{%s}:meta", all->element[i]->str);
         if (!meta) goto out;
         list[n].id = all->element[i]->str;
         list[n].definition = all->element[i + 1]->str;
@@ -1235,7 +1605,7 @@ static int rs_load_tests(struct store *base, int (*cb)(void *ud, const struct st
     qsort(list, n, sizeof *list, cmp_test_entry);   /* the embedded store's order: created, id */
     rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *meta = sync_cmd(s, "HGETALL scout:{%s}:meta", list[i].id);
+        redisReply *meta = redis_link_command(l, "HGETALL scout:{%s}:meta", list[i].id);
         struct store_test_row row = {
             .id = list[i].id,
             .definition = list[i].definition,
@@ -1254,6 +1624,7 @@ static int rs_load_tests(struct store *base, int (*cb)(void *ud, const struct st
         freeReplyObject(meta);
     }
 out:
+    redis_pool_give(&s->pool, l);
     free(list);
     if (all) freeReplyObject(all);
     return rc;
@@ -1264,20 +1635,23 @@ static int rs_load_arm_predictions(struct store *base,
     struct rs *s = RS(base);
     size_t n;
     struct followed *ids = copy_followed(s, &n);
+    struct redis_link *l = redis_pool_take(&s->pool);   /* loading: before start, alone */
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:armpred", ids[i].id);
+        redisReply *h = redis_link_command(l, "HGETALL scout:{%s}:armpred", ids[i].id);
         if (!h || h->type != REDIS_REPLY_ARRAY) rc = SCOUT_ESTORE;
         for (size_t k = 0; rc == SCOUT_OK && k + 1 < h->elements; k += 2)
             if (cb(ud, ids[i].id, strtol(h->element[k]->str, NULL, 10), strtoull(h->element[k + 1]->str, NULL, 10)))
                 rc = SCOUT_ERR;
         if (h) freeReplyObject(h);
     }
+    redis_pool_give(&s->pool, l);
     free(ids);
     return rc;
 }
 
-/* Replays a test's whole stream; the reader then continues after its last event. */
+/* Loads each test's snapshot and replays the events after it; the reader then continues after
+ * the last one. */
 static int rs_load_rewards(struct store *base,
                            int (*cb)(void *ud, const char *test_id, long variant_id, double reward,
                                      const char *context, double ts),
@@ -1285,11 +1659,33 @@ static int rs_load_rewards(struct store *base,
     struct rs *s = RS(base);
     size_t n;
     struct followed *ids = copy_followed(s, &n);
+    struct redis_link *l = redis_pool_take(&s->pool);   /* loading: before start, alone */
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        char from[48] = "-";
+        char from[50] = "-", snap[48];
+        int gone;
+        /* The snapshot, then the events after it; without one (or with one this build cannot
+         * read, while every event is still there), every event. */
+        switch (restore_snapshot(s, l, ids[i].id, snap, sizeof snap, &gone)) {
+        case SCOUT_OK:
+            if (snap[0]) {
+                snprintf(from, sizeof from, "(%s", snap);
+                set_position(s, ids[i].id, snap);
+            }
+            break;
+        case SCOUT_EINVAL:
+            if (!gone) break;
+            log_fields(LOG_ERROR, "a test's snapshot cannot be read and the events it covers were trimmed: "
+                                  "refusing to start with part of its learned state (run the release that wrote it)",
+                       json_pack("{s:s, s:s}", "event", "snapshot_unreadable", "model_id", ids[i].id));
+            rc = SCOUT_ESTORE;
+            continue;
+        default:
+            rc = SCOUT_ESTORE;
+            continue;
+        }
         for (;;) {
-            redisReply *r = sync_cmd(s, "XRANGE scout:{%s}:events %s + COUNT %d", ids[i].id, from, READ_COUNT);
+            redisReply *r = redis_link_command(l, "XRANGE scout:{%s}:events %s + COUNT %d", ids[i].id, from, READ_COUNT);
             size_t got;
             if (!r || r->type != REDIS_REPLY_ARRAY) {
                 if (r) freeReplyObject(r);
@@ -1316,6 +1712,7 @@ static int rs_load_rewards(struct store *base,
             if (got < READ_COUNT || rc != SCOUT_OK) break;
         }
     }
+    redis_pool_give(&s->pool, l);
     free(ids);
     return rc;
 }
@@ -1327,9 +1724,10 @@ static int rs_load_assignments(struct store *base,
     struct rs *s = RS(base);
     size_t n;
     struct followed *ids = copy_followed(s, &n);
+    struct redis_link *l = redis_pool_take(&s->pool);   /* loading: before start, alone */
     int rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *h = sync_cmd(s, "HGETALL scout:{%s}:sticky", ids[i].id);
+        redisReply *h = redis_link_command(l, "HGETALL scout:{%s}:sticky", ids[i].id);
         if (!h || h->type != REDIS_REPLY_ARRAY) rc = SCOUT_ESTORE;
         for (size_t k = 0; rc == SCOUT_OK && k + 1 < h->elements; k += 2) {
             long v;
@@ -1339,6 +1737,7 @@ static int rs_load_assignments(struct store *base,
         }
         if (h) freeReplyObject(h);
     }
+    redis_pool_give(&s->pool, l);
     free(ids);
     return rc;
 }
@@ -1353,14 +1752,14 @@ static int rs_count_decisions(struct store *base, double now, long *out) {
     int rc = SCOUT_OK;
     *out = 0;
     fmt_double(t, sizeof t, now);
-    pthread_mutex_lock(&s->sync_lock);
+    struct redis_link *l = redis_pool_take(&s->pool);
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *r = sync_cmd(s, "ZCOUNT scout:{%s}:dx %s +inf", ids[i].id, t);
+        redisReply *r = redis_link_command(l, "ZCOUNT scout:{%s}:dx %s +inf", ids[i].id, t);
         if (r && r->type == REDIS_REPLY_INTEGER) *out += (long)r->integer;
         else rc = SCOUT_ESTORE;
         if (r) freeReplyObject(r);
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     free(ids);
     return rc;
 }
@@ -1405,10 +1804,10 @@ static int walk_decisions(struct rs *s, const char *test_id, double since, long 
     while (seen < limit && rc == SCOUT_OK) {
         long want = limit - seen < 1000 ? limit - seen : 1000;
         redisReply *ids, *r;
-        pthread_mutex_lock(&s->sync_lock);
-        ids = reverse ? sync_cmd(s, "ZREVRANGEBYSCORE scout:{%s}:dt %s %s WITHSCORES LIMIT 0 %ld", test_id, cursor, lo, want)
-                      : sync_cmd(s, "ZRANGEBYSCORE scout:{%s}:dt %s +inf WITHSCORES LIMIT 0 %ld", test_id, cursor, want);
-        redisContext *c = s->sync.c;
+        struct redis_link *l = redis_pool_take(&s->pool);
+        ids = reverse ? redis_link_command(l, "ZREVRANGEBYSCORE scout:{%s}:dt %s %s WITHSCORES LIMIT 0 %ld", test_id, cursor, lo, want)
+                      : redis_link_command(l, "ZRANGEBYSCORE scout:{%s}:dt %s +inf WITHSCORES LIMIT 0 %ld", test_id, cursor, want);
+        redisContext *c = l->c;
         size_t got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements / 2 : 0;
         for (size_t i = 0; c && i < got; i++)
             redisAppendCommand(c, "HMGET scout:{%s}:d:%s " DFIELDS, test_id, ids->element[2 * i]->str);
@@ -1416,14 +1815,14 @@ static int walk_decisions(struct rs *s, const char *test_id, double since, long 
         redisReply **replies = got ? calloc(got, sizeof *replies) : NULL;
         for (size_t i = 0; c && i < got; i++) {
             if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-                redis_link_fail(&s->sync, c->errstr);
+                redis_link_fail(l, c->errstr);
                 rc = SCOUT_ESTORE;
                 break;
             }
             if (replies) replies[i] = r;
             else freeReplyObject(r);
         }
-        pthread_mutex_unlock(&s->sync_lock);
+        redis_pool_give(&s->pool, l);
         if (!ids || ids->type != REDIS_REPLY_ARRAY || (got && (!views || !replies))) rc = SCOUT_ESTORE;
         /* The visits run without the link: a slow callback never holds other requests up. */
         for (size_t i = 0; rc == SCOUT_OK && i < got; i++)
@@ -1540,14 +1939,14 @@ static int rs_put_token(struct store *base, const struct store_token *tk) {
     fmt_double(f[2], sizeof f[2], tk->last_used);
     fmt_double(f[3], sizeof f[3], tk->revoked);
     fmt_double(f[4], sizeof f[4], tk->rotated);
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *a = sync_cmd(s, "HSET scout:token:%s name %s scope %d hash %s created %s expires %s last_used %s "
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *a = redis_link_command(l, "HSET scout:token:%s name %s scope %d hash %s created %s expires %s last_used %s "
                                 "revoked %s rotated %s",
                              tk->id, tk->name, tk->scope, hex, f[0], f[1], f[2], f[3], f[4]);
-    redisReply *b = a ? sync_cmd(s, "SADD scout:tokens %s", tk->id) : NULL;
-    redisReply *c = b ? sync_cmd(s, "INCR scout:tokens:version") : NULL;
+    redisReply *b = a ? redis_link_command(l, "SADD scout:tokens %s", tk->id) : NULL;
+    redisReply *c = b ? redis_link_command(l, "INCR scout:tokens:version") : NULL;
     ok = reply_ok(a) && reply_ok(b) && reply_ok(c);
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (a) freeReplyObject(a);
     if (b) freeReplyObject(b);
     if (c) freeReplyObject(c);
@@ -1560,12 +1959,12 @@ static int rs_delete_token(struct store *base, const char *id) {
     struct rs *s = RS(base);
     double t0 = util_monotonic();
     int ok;
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *a = sync_cmd(s, "DEL scout:token:%s", id);
-    redisReply *b = a ? sync_cmd(s, "SREM scout:tokens %s", id) : NULL;
-    redisReply *c = b ? sync_cmd(s, "INCR scout:tokens:version") : NULL;
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *a = redis_link_command(l, "DEL scout:token:%s", id);
+    redisReply *b = a ? redis_link_command(l, "SREM scout:tokens %s", id) : NULL;
+    redisReply *c = b ? redis_link_command(l, "INCR scout:tokens:version") : NULL;
     ok = reply_ok(a) && reply_ok(b) && reply_ok(c);
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (a) freeReplyObject(a);
     if (b) freeReplyObject(b);
     if (c) freeReplyObject(c);
@@ -1586,11 +1985,11 @@ static int rs_load_tokens(struct store *base, int (*cb)(void *ud, const struct s
     struct rs *s = RS(base);
     redisReply *ids;
     int rc = SCOUT_OK;
-    pthread_mutex_lock(&s->sync_lock);
-    ids = sync_cmd(s, "SMEMBERS scout:tokens");
+    struct redis_link *l = redis_pool_take(&s->pool);
+    ids = redis_link_command(l, "SMEMBERS scout:tokens");
     if (!ids || ids->type != REDIS_REPLY_ARRAY) rc = SCOUT_ESTORE;
     for (size_t i = 0; rc == SCOUT_OK && i < ids->elements; i++) {
-        redisReply *h = sync_cmd(s, "HGETALL scout:token:%s", ids->element[i]->str);
+        redisReply *h = redis_link_command(l, "HGETALL scout:token:%s", ids->element[i]->str);
         const char *hex = hash_field(h, "hash"), *name = hash_field(h, "name");
         struct store_token tk;
         size_t got = 0;
@@ -1611,7 +2010,7 @@ static int rs_load_tokens(struct store *base, int (*cb)(void *ud, const struct s
         sodium_memzero(tk.hash, sizeof tk.hash);
         if (h) freeReplyObject(h);
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (ids) freeReplyObject(ids);
     return rc;
 }
@@ -1619,8 +2018,8 @@ static int rs_load_tokens(struct store *base, int (*cb)(void *ud, const struct s
 static int rs_tokens_version(struct store *base, long *out) {
     struct rs *s = RS(base);
     int rc = SCOUT_ESTORE;
-    pthread_mutex_lock(&s->sync_lock);
-    redisReply *r = sync_cmd(s, "GET scout:tokens:version");
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *r = redis_link_command(l, "GET scout:tokens:version");
     if (r && r->type == REDIS_REPLY_NIL) {
         *out = 0;
         rc = SCOUT_OK;
@@ -1628,7 +2027,7 @@ static int rs_tokens_version(struct store *base, long *out) {
         *out = strtol(r->str, NULL, 10);
         rc = SCOUT_OK;
     }
-    pthread_mutex_unlock(&s->sync_lock);
+    redis_pool_give(&s->pool, l);
     if (r) freeReplyObject(r);
     return rc;
 }
@@ -1642,42 +2041,53 @@ static void rs_render_metrics(struct store *base, struct metrics_text *t) {
     pthread_mutex_lock(&s->qlock);
     qlen = s->qlen;
     pthread_mutex_unlock(&s->qlock);
-    pthread_mutex_lock(&s->sync_lock);
-    up = s->sync.c != NULL;
-    pthread_mutex_unlock(&s->sync_lock);
-    up += atomic_load(&s->reader_up) + atomic_load(&s->writer_up);
+    up = redis_pool_up(&s->pool) + atomic_load(&s->reader_up) + atomic_load(&s->writer_up);
     store_render_operations(t, ROP_NAMES, s->ops_ok, s->ops_err, ROP_COUNT);
     metrics_printf(t, "# HELP scout_store_commit_seconds Time of one synchronous Redis operation or one pipelined "
                       "batch of queued writes.\n# TYPE scout_store_commit_seconds histogram\n");
     metrics_histogram(t, "scout_store_commit_seconds", "", &s->latency);
-    metrics_printf(t, "# HELP scout_store_pending_decisions Decision records queued and not yet written.\n"
-                      "# TYPE scout_store_pending_decisions gauge\nscout_store_pending_decisions %ld\n",
-                   atomic_load(&s->pending_decisions));
-    metrics_printf(t, "# HELP scout_store_purged_decisions_total Expired decision records dropped from the indexes.\n"
-                      "# TYPE scout_store_purged_decisions_total counter\nscout_store_purged_decisions_total %llu\n",
-                   (unsigned long long)atomic_load(&s->purged));
-    metrics_printf(t, "# HELP scout_redis_connections Live connections to Redis (request, writer, reader).\n"
-                      "# TYPE scout_redis_connections gauge\nscout_redis_connections %d\n",
-                   up);
-    metrics_printf(t, "# HELP scout_store_pending_writes Writes queued for Redis and not yet written.\n"
-                      "# TYPE scout_store_pending_writes gauge\nscout_store_pending_writes %ld\n", qlen);
-    metrics_printf(t, "# HELP scout_store_dropped_writes_total Queued writes given up (queue full, or Redis away "
-                      "at shutdown).\n# TYPE scout_store_dropped_writes_total counter\n"
-                      "scout_store_dropped_writes_total %llu\n",
-                   (unsigned long long)atomic_load(&s->writes_dropped));
-    metrics_printf(t, "# HELP scout_store_events_read_total Reward events read back from the streams and learned.\n"
-                      "# TYPE scout_store_events_read_total counter\nscout_store_events_read_total %llu\n",
-                   (unsigned long long)atomic_load(&s->events_read));
-    metrics_printf(t, "# HELP scout_store_settled_rewards_total Reward events made when a decision's reward window "
-                      "ended (summed rewards or the default reward).\n"
-                      "# TYPE scout_store_settled_rewards_total counter\nscout_store_settled_rewards_total %llu\n",
-                   (unsigned long long)atomic_load(&s->settled));
+    metrics_scalar(t, "gauge", "scout_store_pending_decisions",
+                   "Decision records queued and not yet written.",
+                   (long long)atomic_load(&s->pending_decisions));
+    metrics_scalar(t, "counter", "scout_store_purged_decisions_total",
+                   "Expired decision records dropped from the indexes.",
+                   (long long)atomic_load(&s->purged));
+    metrics_scalar(t, "gauge", "scout_redis_connections",
+                   "Live connections to Redis (the request pool's, the writer's, the reader's).",
+                   (long long)up);
+    metrics_scalar(t, "gauge", "scout_store_pending_writes",
+                   "Writes queued for Redis and not yet written.",
+                   (long long)qlen);
+    metrics_scalar(t, "counter", "scout_store_dropped_writes_total",
+                   "Queued writes given up (queue full, or Redis away at shutdown).",
+                   (long long)atomic_load(&s->writes_dropped));
+    metrics_scalar(t, "counter", "scout_store_events_read_total",
+                   "Reward events read back from the streams and learned.",
+                   (long long)atomic_load(&s->events_read));
+    metrics_scalar(t, "counter", "scout_store_snapshots_total",
+                   "Snapshots of learned state filed by this replica.",
+                   (long long)atomic_load(&s->snapshots_taken));
+    metrics_scalar(t, "counter", "scout_store_snapshot_restores_total",
+                   "Snapshots this replica loaded (at start-up, or after falling behind trimmed events).",
+                   (long long)atomic_load(&s->snapshots_restored));
+    metrics_scalar(t, "counter", "scout_store_snapshot_errors_total",
+                   "Snapshots that could not be filed or read.",
+                   (long long)atomic_load(&s->snapshot_errors));
+    metrics_scalar(t, "counter", "scout_store_events_trimmed_total",
+                   "Reward events trimmed from the streams by this replica's snapshots (covered by a snapshot "
+                   "and older than the retention).",
+                   (long long)atomic_load(&s->events_trimmed));
+    metrics_scalar(t, "counter", "scout_store_settled_rewards_total",
+                   "Reward events made when a decision's reward window ended (summed rewards or the default "
+                   "reward).",
+                   (long long)atomic_load(&s->settled));
 }
 
 static const struct store_ops redis_ops = {
     .name = "redis",
     .set_event_handler = rs_set_event_handler,
     .set_change_handler = rs_set_change_handler,
+    .set_snapshots = rs_set_snapshots,
     .start = rs_start,
     .close = rs_close,
     .put_setting = rs_put_setting,

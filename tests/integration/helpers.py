@@ -34,6 +34,8 @@ MAX_BODY = 1048576  # 1 MiB: larger bodies are refused with 413
 # The store the suite runs on (SCOUT_STORE=redis: every test gets its own redis-server, below),
 # and the current test's Redis, for tests that look at what is stored.
 STORE = os.environ.get("SCOUT_STORE", "sqlite")
+# Connections a healthy scoutd keeps to Redis: its request pool (4), its writer and its reader.
+REDIS_LINKS = 6
 CURRENT_REDIS = None
 
 
@@ -68,6 +70,13 @@ class RedisServer:
             except OSError:
                 time.sleep(POLL_INTERVAL)
         raise RuntimeError(f"redis-server did not listen on {self.port}")
+
+    def cli(self, *args):
+        """One command through redis-cli (the password goes by environment, not argv); its output."""
+        env = dict(os.environ, REDISCLI_AUTH=self.password or "")
+        p = subprocess.run(["redis-cli", "-p", str(self.port), *map(str, args)], capture_output=True,
+                           text=True, timeout=HTTP_TIMEOUT, env=env, check=True)
+        return p.stdout.strip()
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:

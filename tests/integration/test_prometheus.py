@@ -16,12 +16,12 @@ import time
 import pytest
 import requests
 
-from helpers import STORE, free_port, terminate
+from helpers import REDIS_LINKS as REDIS_STORE_LINKS, STORE, free_port, terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 JOB = "scout"
 # Live connections to Redis: none on the embedded store; the request, writer and reader links on Redis.
-REDIS_LINKS = 3 if STORE == "redis" else 0
+REDIS_LINKS = REDIS_STORE_LINKS if STORE == "redis" else 0
 READY_TIMEOUT = 20.0   # Prometheus start-up
 VALUE_TIMEOUT = 20.0   # traffic -> scraped -> queryable
 

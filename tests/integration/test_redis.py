@@ -22,6 +22,7 @@ import requests
 
 from helpers import (
     HTTP_TIMEOUT,
+    REDIS_LINKS,
     SCOUTD,
     RedisServer,
     assert_error,
@@ -161,6 +162,10 @@ def wait_updates(scouts, mid, expected, timeout=CONVERGE):
                  f"replica {k} to show updates {expected}")
 
 
+def predictions_by_label(scout, mid):
+    return {str(r["label"]): r["predictions"] for r in details(scout, mid)["performance_summary"].values()}
+
+
 def total_updates(scout, mid):
     got = updates_by_label(scout, mid)
     return None if got is None else sum(got.values())
@@ -172,6 +177,12 @@ def metric(scout, name):
     m = re.search(rf"^{re.escape(name)} (\S+)$", r.text, re.M)
     assert m, f"{name} not in /metrics"
     return float(m.group(1))
+
+
+def listed(scout, mid):
+    r = http("GET", scout, "/api/models")
+    ids = [m["model_id"] for m in r.json()] if status_of(r) == 200 else None
+    return ids is not None and mid in ids, ids
 
 
 def serves(scout, mid):
@@ -233,9 +244,8 @@ def test_replicas_serve_and_learn_together_under_mixed_concurrent_load(redis_poo
     redis = redis_pool.start()
     replicas = start_replicas(scout_factory, redis, n_replicas)
     mid = create_test(replicas[0], variants=LABELS3, name="shared")
-    for k, s in enumerate(replicas[1:], 1):
-        poll(lambda: serves(s, mid), PROPAGATE, f"replica {k} to serve the test created on replica 0")
-        assert mid in [m["model_id"] for m in models(s)]
+    for k, s in enumerate(replicas[1:], 1):   # (listed, not fetched: every decision is counted below)
+        poll(lambda: listed(s, mid), PROPAGATE, f"replica {k} to list the test created on replica 0")
 
     threads, iterations = 6, 48   # 6 * (48 + 12 * 3) = 504 rewards
     failures = []
@@ -258,6 +268,13 @@ def test_replicas_serve_and_learn_together_under_mixed_concurrent_load(redis_poo
     for k, s in enumerate(replicas):
         summary = [m for m in models(s) if m["model_id"] == mid][0]
         assert summary["update_requests"] == sum(acked.values()), (k, summary["update_requests"])
+    # every replica counts the decisions all of them made (shared within about a second)
+    fetched = {label: sum(r[2][label] for r in results) for label in LABELS3.values()}
+    for k, s in enumerate(replicas):
+        wait_for(lambda: predictions_by_label(s, mid), lambda got: got == fetched, CONVERGE,
+                 f"replica {k} to count every replica's decisions {fetched}")
+        summary = [m for m in models(s) if m["model_id"] == mid][0]
+        assert summary["prediction_requests"] == sum(fetched.values()), (k, summary)
     # the contextual model (learned from the contexts joined by request_id and sent inline) too
     models_seen = [contextual(s, mid) for s in replicas]
     assert models_seen[0]["features"].get("device"), models_seen[0]
@@ -379,6 +396,36 @@ def test_rollout_clear_delete_and_settings_propagate_to_every_replica(redis_pool
         poll(seen, PROPAGATE, f"replica {k} to show the model_config saved on A")
 
 
+def test_a_deleted_tests_keys_are_not_made_again_by_decisions_still_in_flight(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a, reward_wait_seconds=30)   # (decisions with a reward window are indexed too)
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    stop, served = threading.Event(), []
+
+    def decide_on_b():   # B decides until it learns of the delete, and a little after
+        with requests.Session() as sess:
+            while not stop.is_set():
+                r = sess.post(b.url("/api/fetch_recommended_variant"), json={"cb_model_id": mid},
+                              timeout=HTTP_TIMEOUT)
+                served.append(r.status_code)
+
+    worker = threading.Thread(target=decide_on_b)
+    worker.start()
+    try:
+        wait_for(lambda: served.count(200), lambda n: n >= 200, CONVERGE, "B to serve decisions")
+        assert http("POST", a, f"/api/delete_model/{mid}").status_code == 200
+        wait_for(lambda: served[-1], lambda code: code == 404, PROPAGATE, "B to learn of the delete")
+    finally:
+        stop.set()
+        worker.join()
+    wait_for(lambda: metric(b, "scout_store_pending_writes"), lambda n: n == 0, CONVERGE,
+             "B to write what it had queued")
+    keys = redis.cli("--scan", "--pattern", f"scout:{{{mid}}}:*").split()
+    # decision records made before the delete expire by themselves; nothing else may be left
+    assert [k for k in keys if ":d:" not in k] == [], keys[:20]
+
+
 # --------------------------------------------------------------------------- 4. Redis outage
 
 
@@ -397,15 +444,15 @@ def test_redis_outage_serves_decisions_refuses_writes_and_recovers_without_loss(
     wait_updates([a, b], mid, before)
     for s in (a, b):
         assert status_of(http("GET", s, "/readyz")) == 200
-        assert metric(s, "scout_redis_connections") == 3
+        assert metric(s, "scout_redis_connections") == REDIS_LINKS
 
     redis.stop()
 
     for k, s in enumerate((a, b)):
         wait_for(lambda: status_of(http("GET", s, "/readyz")), lambda x: x == 503, PROPAGATE,
                  f"replica {k}'s /readyz to answer 503 while Redis is down")
-        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x < 3, PROPAGATE,
-                 f"replica {k}'s scout_redis_connections to drop below 3")
+        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x < REDIS_LINKS, PROPAGATE,
+                 f"replica {k}'s scout_redis_connections to drop below {REDIS_LINKS}")
         # decisions keep being served from memory
         for i in range(10):
             r = http("POST", s, "/api/fetch_recommended_variant",
@@ -439,8 +486,8 @@ def test_redis_outage_serves_decisions_refuses_writes_and_recovers_without_loss(
     for k, s in enumerate((a, b)):
         wait_for(lambda: status_of(http("GET", s, "/readyz")), lambda x: x == 200, RECONNECT,
                  f"replica {k}'s /readyz to answer 200 again", interval=0.1)
-        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x == 3, RECONNECT,
-                 f"replica {k} to have its 3 Redis connections back", interval=0.1)
+        wait_for(lambda: metric(s, "scout_redis_connections"), lambda x: x == REDIS_LINKS, RECONNECT,
+                 f"replica {k} to have its {REDIS_LINKS} Redis connections back", interval=0.1)
 
     out = update(a, mid, [{"request_id": "during-outage", "reward": 1}])
     assert out["redis_hits"] == 1 and out["processed_updates"] == 1, (
@@ -707,9 +754,12 @@ def test_all_replicas_restarted_and_a_fresh_one_serve_identical_learned_state(re
     assert context_before["features"].get("device") and context_before == contextual(b, t1)
     preds = {}
     for mid in (t1, t2):
-        pa = {str(r["label"]): r["predictions"] for r in details(a, mid)["performance_summary"].values()}
-        pb = {str(r["label"]): r["predictions"] for r in details(b, mid)["performance_summary"].values()}
-        preds[mid] = {k: pa[k] + pb[k] for k in pa}
+        # each replica shows the decisions of both (within a second), not only its own: 40 in
+        # the loop, and those of the polls above
+        both = wait_for(lambda: (predictions_by_label(a, mid), predictions_by_label(b, mid)),
+                        lambda ab: ab[0] == ab[1] and sum(ab[0].values()) >= 40, CONVERGE,
+                        "both replicas to count the decisions made on either")
+        preds[mid] = both[0]
     counts = {m["model_id"]: m["update_requests"] for m in models(a)}
 
     assert a.stop(signal.SIGTERM) == 0
@@ -720,7 +770,7 @@ def test_all_replicas_restarted_and_a_fresh_one_serve_identical_learned_state(re
     for name, s in (("a fresh replica", fresh), ("replica A restarted", a)):
         # decisions written by both replicas were all kept: a replica starting now counts them all
         for mid in (t1, t2):
-            got = {str(r["label"]): r["predictions"] for r in details(s, mid)["performance_summary"].values()}
+            got = predictions_by_label(s, mid)
             assert got == preds[mid], (name, mid, got, preds[mid])
         listed = {m["model_id"]: m for m in models(s)}
         assert set(listed) == {t1, t2}, (name, set(listed))
@@ -733,12 +783,6 @@ def test_all_replicas_restarted_and_a_fresh_one_serve_identical_learned_state(re
 
 
 # --------------------------------------------------------------------------- 10. reward windows
-
-
-def listed(scout, mid):
-    r = http("GET", scout, "/api/models")
-    ids = [m["model_id"] for m in r.json()] if status_of(r) == 200 else None
-    return ids is not None and mid in ids, ids
 
 
 def test_reward_windows_settle_promptly_on_every_replica_and_after_a_redis_restart(redis_pool, scout_factory):
@@ -772,3 +816,128 @@ def test_reward_windows_settle_promptly_on_every_replica_and_after_a_redis_resta
         row = learned(s, mid)
         assert sum(r["updates"] for r in row.values()) == 3, row
         assert sum(r["reward_sum"] for r in row.values()) == pytest.approx(1.5), row
+
+
+# --------------------------------------------------------------------------- 11. snapshots, trimming
+
+
+SNAPSHOT_EVERY = {"SCOUT_SNAPSHOT_INTERVAL": "1"}   # seconds: the default is 60
+
+
+def contextual_updates(n, seed):
+    """n rewards naming their variant, with string, boolean and numeric context."""
+    out = []
+    for i in range(n):
+        k = seed + i
+        out.append({"variant_id": k % 3, "reward": (0.0, 0.25, 1.0, 0.5)[k % 4],
+                    "context": {"device": ("mobile", "desktop", "tablet")[k % 3], "returning": k % 2 == 0,
+                                "age": 18 + (k * 7) % 50, "country": f"c{k % 40}"}})
+    return out
+
+
+def send_rewards(scout, mid, n, seed, batch=50):
+    for start in range(0, n, batch):
+        out = update(scout, mid, contextual_updates(min(batch, n - start), seed + start))
+        assert out["processed_updates"] == min(batch, n - start), out
+
+
+def xlen(redis, mid):
+    return int(redis.cli("XLEN", f"scout:{{{mid}}}:events"))
+
+
+def state_of(scout, mid):
+    return learned(scout, mid), contextual(scout, mid)
+
+
+def test_a_restart_loads_the_snapshot_and_the_events_after_it_and_covered_events_are_trimmed(
+        redis_pool, scout_factory):
+    redis = redis_pool.start()
+    a = start_replicas(scout_factory, redis, 1, env={**SNAPSHOT_EVERY, "SCOUT_EVENT_RETENTION": "0"})[0]
+    mid = create_test(a, variants=LABELS3, name="snapshotted")
+    send_rewards(a, mid, 600, seed=0)
+    wait_for(lambda: metric(a, "scout_store_events_trimmed_total"), lambda x: x > 0, CONVERGE,
+             "a snapshot to be filed and the events it covers trimmed")
+    assert metric(a, "scout_store_snapshots_total") >= 1
+    assert redis.cli("HEXISTS", f"scout:{{{mid}}}:snap", "state") == "1"
+    kept = xlen(redis, mid)
+    assert kept < 600, f"the stream still holds {kept} of 600 events after a snapshot with retention 0"
+    # events after the snapshot: the tail a restart replays
+    send_rewards(a, mid, 37, seed=600)
+    before = state_of(a, mid)
+    assert sum(row["updates"] for row in before[0].values()) == 637
+    assert before[1]["features"]["country"], before[1]
+
+    a.restart()
+    assert metric(a, "scout_store_snapshot_restores_total") == 1
+    assert state_of(a, mid) == before, "snapshot + tail differs from the state before the restart"
+    # a replica that never saw the events serves the same state, and both keep agreeing
+    b = start_replicas(scout_factory, redis, 1, env=SNAPSHOT_EVERY)[0]
+    assert metric(b, "scout_store_snapshot_restores_total") == 1
+    assert state_of(b, mid) == before
+    send_rewards(b, mid, 120, seed=700)
+    wait_updates([a], mid, {label: row["updates"] for label, row in learned(b, mid).items()})
+    assert state_of(a, mid) == state_of(b, mid)
+
+
+def test_events_are_kept_for_the_retention_period_and_trimmed_with_the_next_snapshot(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    retention = 6
+    a = start_replicas(scout_factory, redis, 1, env={**SNAPSHOT_EVERY, "SCOUT_EVENT_RETENTION": str(retention)})[0]
+    mid = create_test(a, variants=LABELS3)
+    sent_at = time.monotonic()
+    send_rewards(a, mid, 400, seed=0)
+    wait_for(lambda: metric(a, "scout_store_snapshots_total"), lambda x: x >= 1, CONVERGE, "a snapshot")
+    assert time.monotonic() - sent_at < retention, "too slow to check the retention (machine overloaded?)"
+    assert xlen(redis, mid) == 400, "events younger than the retention period were trimmed"
+    assert metric(a, "scout_store_events_trimmed_total") == 0
+    time.sleep(retention + 0.5 - (time.monotonic() - sent_at))
+    send_rewards(a, mid, 5, seed=400)   # something new to snapshot
+    wait_for(lambda: xlen(redis, mid), lambda n: n < 405, CONVERGE,
+             "events older than the retention period and covered by a snapshot to be trimmed")
+    assert metric(a, "scout_store_events_trimmed_total") == 405 - xlen(redis, mid)
+
+
+def test_a_replica_that_fell_behind_trimmed_events_takes_the_snapshot(redis_pool, scout_factory):
+    redis = redis_pool.start()
+    env = {**SNAPSHOT_EVERY, "SCOUT_EVENT_RETENTION": "0"}
+    a, b = start_replicas(scout_factory, redis, 2, env=env)
+    mid = create_test(a, variants=LABELS3)
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    send_rewards(a, mid, 30, seed=0)
+    wait_updates([b], mid, {label: row["updates"] for label, row in learned(a, mid).items()})
+    os.kill(b.proc.pid, signal.SIGSTOP)   # B stops reading; A learns, snapshots and trims meanwhile
+    try:
+        send_rewards(a, mid, 800, seed=30)
+        # B read 30 of the 830 events: fewer than 800 left means some that B has not read are gone
+        wait_for(lambda: xlen(redis, mid), lambda n: n < 800, CONVERGE,
+                 "replica A to snapshot and trim events that B has not read")
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    expected = learned(a, mid)
+    wait_updates([b], mid, {label: row["updates"] for label, row in expected.items()})
+    assert state_of(b, mid) == state_of(a, mid), "B's state is not the fold of every event"
+    assert metric(b, "scout_store_snapshot_restores_total") >= 1
+    assert "snapshot_catch_up" in b.log_tail(200)
+
+
+def test_an_unreadable_snapshot_replays_the_events_or_refuses_to_start_if_they_were_trimmed(
+        redis_pool, scout_factory, tmp_path):
+    redis = redis_pool.start()
+    a = start_replicas(scout_factory, redis, 1, env={**SNAPSHOT_EVERY, "SCOUT_EVENT_RETENTION": "3600"})[0]
+    mid = create_test(a, variants=LABELS3)
+    send_rewards(a, mid, 200, seed=0)
+    wait_for(lambda: metric(a, "scout_store_snapshots_total"), lambda x: x >= 1, CONVERGE, "a snapshot")
+    before = state_of(a, mid)
+    assert a.stop(signal.SIGTERM) == 0
+    snap = f"scout:{{{mid}}}:snap"
+    redis.cli("HSET", snap, "state", "not a snapshot of any format")
+    # every event is still there: the state is rebuilt from them
+    a.start()
+    assert state_of(a, mid) == before
+    assert "snapshot_unreadable" in a.log_tail(100)
+    assert a.stop(signal.SIGTERM) == 0
+    # events it covers are gone: starting with part of the learned state is refused
+    redis.cli("HSET", snap, "trimmed", redis.cli("HGET", snap, "id"))
+    p = run_scoutd(tmp_path, args=["--redis", redis.url])
+    assert p.returncode != 0, p.stderr
+    assert "refusing to start" in p.stdout + p.stderr, p.stdout + p.stderr

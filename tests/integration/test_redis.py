@@ -514,6 +514,7 @@ class RewardLoad:
         self.url = scout.url(f"/api/update_model/{mid}")
         self.lock = threading.Lock()
         self.sent = self.acked = 0
+        self.acked_ids = []   # each acknowledged reward's request id (no decision has it: it just names it)
         self.bad = []
         self.per_thread = per_thread
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -521,10 +522,12 @@ class RewardLoad:
     def _run(self):
         with requests.Session() as sess:
             for _ in range(self.per_thread):
+                rid = f"kill-{uuid.uuid4().hex}"
                 with self.lock:
                     self.sent += 1
                 try:
-                    r = sess.post(self.url, json={"updates": [{"decision": "A", "reward": 1}]}, timeout=10)
+                    r = sess.post(self.url, json={"updates": [{"decision": "A", "reward": 1, "request_id": rid}]},
+                                  timeout=10)
                 except requests.RequestException:
                     return   # the server went away mid-request: not acknowledged
                 try:
@@ -534,6 +537,7 @@ class RewardLoad:
                 with self.lock:
                     if processed is not None:
                         self.acked += processed
+                        self.acked_ids.append(rid)
                     else:
                         self.bad.append((r.status_code, r.text[:200]))
                 if processed != 1:
@@ -567,6 +571,11 @@ def test_acknowledged_rewards_survive_a_replica_sigkilled_under_load(redis_pool,
     stored_b = wait_for(lambda: total_updates(b, mid), lambda x: x is not None and x >= acked, CONVERGE,
                         f"the surviving replica to show all {acked} acknowledged rewards")
     assert acked <= stored_b <= sent, (acked, stored_b, sent)
+    # and each acknowledged reward is in the stream, by its request id
+    lines = redis.cli("XRANGE", f"scout:{{{mid}}}:events", "-", "+").splitlines()
+    in_stream = {lines[i + 1] for i in range(len(lines) - 1) if lines[i] == "q"}
+    missing = [rid for rid in load.acked_ids if rid not in in_stream]
+    assert len(load.acked_ids) == acked and not missing, (len(missing), missing[:3])
 
     a.restart()
     wait_for(lambda: (total_updates(a, mid), total_updates(b, mid)), lambda ab: ab[0] == ab[1], CONVERGE,

@@ -1,0 +1,62 @@
+// TimeChart.jsx — decisions per time bucket from request_trail as stacked columns, either in
+// counts ("decisions over time") or normalised per bucket ("traffic share over time").
+import { formatClock, formatInt, variantColor } from '../format.js';
+import { niceScale } from '../scale.js';
+
+/** trail: [{time_bucket, frequency: {label: n}, total}]; variants: labels in id order. */
+export function TimeChart({ trail, variants, mode = 'count', title, testid }) {
+  const buckets = trail || [];
+  const n = buckets.length;
+  const totals = buckets.map((b) => b.total ?? Object.values(b.frequency || {}).reduce((s, x) => s + x, 0));
+  const sum = totals.reduce((s, x) => s + x, 0);
+  const max = Math.max(1, ...totals);
+  const { hi, ticks } = mode === 'share' ? { hi: 1, ticks: [0, 0.5, 1] } : niceScale(0, max, 3);
+  const busiest = totals.indexOf(Math.max(...totals));
+  const summary =
+    sum === 0
+      ? `${title}: no decisions in this window.`
+      : `${title}: ${formatInt(sum)} decisions in ${n} buckets; busiest bucket at ${formatClock(buckets[busiest]?.time_bucket)} with ${formatInt(totals[busiest])}.`;
+  const tickLabel = (t) => (mode === 'share' ? `${Math.round(t * 100)}%` : formatInt(t));
+  const label = (i) => (buckets[i] ? formatClock(buckets[i].time_bucket) : '');
+  return (
+    <figure class="chart time-chart" data-testid={testid} data-total={sum} data-buckets={n}>
+      <div class="tchart">
+        <div class="tchart-yaxis" aria-hidden="true">
+          {ticks.map((t) => (
+            <span key={t} style={{ bottom: `${(t / hi) * 100}%` }}>
+              {tickLabel(t)}
+            </span>
+          ))}
+        </div>
+        <svg class="tchart-plot" viewBox={`0 0 ${Math.max(1, n)} 100`} preserveAspectRatio="none" role="img" aria-label={summary}>
+          {ticks.map((t) => (
+            <line key={t} x1="0" x2={n} y1={100 - (t / hi) * 100} y2={100 - (t / hi) * 100} class="tchart-grid" vector-effect="non-scaling-stroke" />
+          ))}
+          {buckets.map((b, i) => {
+            const total = totals[i];
+            if (!total) return null;
+            let y = 100;
+            return (
+              <g key={b.time_bucket} data-total={total}>
+                <title>{`${formatClock(b.time_bucket)}: ${variants.map((v) => `${v} ${formatInt(b.frequency?.[String(v)] || 0)}`).join(', ')}`}</title>
+                {variants.map((v, vi) => {
+                  const c = b.frequency?.[String(v)] || 0;
+                  if (!c) return null;
+                  const h = mode === 'share' ? (c / total) * 100 : (c / hi) * 100;
+                  y -= h;
+                  return <rect key={String(v)} x={i + 0.08} width={0.84} y={y} height={h} fill={variantColor(vi)} />;
+                })}
+              </g>
+            );
+          })}
+        </svg>
+      </div>
+      <div class="tchart-xaxis small muted" aria-hidden="true">
+        <span>{label(0)}</span>
+        <span>{label(Math.floor((n - 1) / 2))}</span>
+        <span>{label(n - 1)}</span>
+      </div>
+      <figcaption class="small muted">{summary}</figcaption>
+    </figure>
+  );
+}

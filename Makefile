@@ -23,9 +23,20 @@ LIBOBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit integration asan bench fuzz fuzz-run clean
+.PHONY: all run test unit integration e2e asan bench fuzz fuzz-run clean ui
 
-all: $(BUILD)/scoutd
+all: $(BUILD)/scoutd ui
+
+# The web UI (ui/: Vite + Preact), built into ui/dist, which scoutd serves on --ui-port. npm ci
+# runs again only when the lockfile changes; the build, when a source changes.
+UI_SRCS  := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.js ui/package.json
+ui: ui/dist/index.html
+
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SRCS)
+	cd ui && npm run build
 
 # V=1 shows the full compiler command lines.
 Q        := $(if $(V),,@)
@@ -51,7 +62,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 
 -include $(OBJS:.o=.d)
 
-run: $(BUILD)/scoutd
+run: $(BUILD)/scoutd ui
 	$(BUILD)/scoutd --data-dir ./data
 
 unit: $(UNIT_BINS)
@@ -62,6 +73,11 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/scoutd
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
 	SCOUT_STORE=redis SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
+
+# End-to-end tests of the web UI in headless Chromium (playwright-core from ui/node_modules,
+# Debian's /usr/bin/chromium), against a real scoutd serving ui/dist.
+e2e: $(BUILD)/scoutd ui
+	SCOUTD=$(abspath $(BUILD)/scoutd) node tests/e2e/run.mjs
 
 # The whole suite again with ASan+UBSan: same rules, another build directory.
 asan:
@@ -86,7 +102,7 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
-test: unit integration asan fuzz
+test: unit integration e2e asan fuzz
 
 # Benchmarks (never part of `make test`). The regret benchmark runs the policies in-process
 # (REGRET_ARGS, default: 20 seeds, 1k/3k/10k/100k rounds, all scenarios), then over HTTP against a

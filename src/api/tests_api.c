@@ -88,6 +88,8 @@ struct trail {
     long nbuckets;
     long *counts;      /* nbuckets x nvariants */
     long *explored;    /* nbuckets */
+    long *rewards;     /* nbuckets x nvariants */
+    double *sums;      /* nbuckets x nvariants */
 };
 
 static void add_trail(void *ud, long bucket, long variant_id, long count, long explored) {
@@ -98,18 +100,57 @@ static void add_trail(void *ud, long bucket, long variant_id, long count, long e
     t->explored[bucket] += explored;
 }
 
-/* request_trail, exploitation_status and exploit_explore_ratio from one grouped query. */
+static void add_reward_trail(void *ud, long bucket, long variant_id, long count, double sum) {
+    struct trail *t = ud;
+    int i = experiment_index_of_id(t->e, variant_id);
+    if (i < 0 || bucket < 0 || bucket >= t->nbuckets) return;
+    t->rewards[bucket * t->e->nvariants + i] += count;
+    t->sums[bucket * t->e->nvariants + i] += sum;
+}
+
+/* reward_trail: per time bucket, each variant's reward events and their sum. */
+static json_t *reward_trail(const struct trail *t, double start, long gran) {
+    const struct experiment *e = t->e;
+    json_t *trail = json_array();
+    for (long b = 0; b < t->nbuckets; b++) {
+        json_t *counts = json_object(), *sums = json_object();
+        long n = 0;
+        double total = 0;
+        for (int i = 0; i < e->nvariants; i++) {
+            long c = t->rewards[b * e->nvariants + i];
+            double sum = t->sums[b * e->nvariants + i];
+            n += c;
+            total += sum;
+            json_object_set_new(counts, e->variants[i].key, json_integer(c));
+            json_object_set_new(sums, e->variants[i].key, json_real(sum));
+        }
+        json_array_append_new(trail, json_pack("{s:o, s:o, s:o, s:i, s:f}", "time_bucket",
+                                               util_json_time(start + (double)(b * gran)), "rewards", counts,
+                                               "reward_sum", sums, "total", (json_int_t)n, "total_sum", total));
+    }
+    return trail;
+}
+
+/* request_trail, reward_trail, exploitation_status and exploit_explore_ratio from one grouped query. */
 static void add_trail_fields(struct app *app, struct experiment *e, json_t *out) {
     long window = atomic_load(&app->settings.time_window_minutes) * 60L;
     long gran = atomic_load(&app->settings.bucket_granularity_seconds);
     double now = util_now();
     double start = floor(now / (double)gran) * (double)gran - (double)(window - gran);
-    struct trail t = {e, (window + gran - 1) / gran, NULL, NULL};
+    struct trail t = {e, (window + gran - 1) / gran, NULL, NULL, NULL, NULL};
     json_t *trail = json_array(), *status = json_array();
     long total = 0, explored = 0;
     t.counts = calloc((size_t)(t.nbuckets * e->nvariants), sizeof *t.counts);
     t.explored = calloc((size_t)t.nbuckets, sizeof *t.explored);
+    t.rewards = calloc((size_t)(t.nbuckets * e->nvariants), sizeof *t.rewards);
+    t.sums = calloc((size_t)(t.nbuckets * e->nvariants), sizeof *t.sums);
     if (t.counts && t.explored) store_decision_counts(app->store, e->id, start, (double)gran, add_trail, &t);
+    if (t.rewards && t.sums) {
+        store_reward_counts(app->store, e->id, start, (double)gran, add_reward_trail, &t);
+        json_object_set_new(out, "reward_trail", reward_trail(&t, start, gran));
+    } else {
+        json_object_set_new(out, "reward_trail", json_array());
+    }
     for (long b = 0; t.counts && t.explored && b < t.nbuckets; b++) {
         json_t *freq = json_object();
         long n = 0;
@@ -135,6 +176,8 @@ static void add_trail_fields(struct app *app, struct experiment *e, json_t *out)
                                   total ? 100.0 * (double)explored / (double)total : 0.0, "n", (json_int_t)total));
     free(t.counts);
     free(t.explored);
+    free(t.rewards);
+    free(t.sums);
 }
 
 /* Per-feature breakdown: the newest decisions' contexts grouped by feature value. */

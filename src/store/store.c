@@ -139,6 +139,10 @@ int store_decision_counts(struct store *s, const char *test_id, double since, do
     return s->ops->decision_counts(s, test_id, since, granularity, cb, ud);
 }
 
+int store_reward_counts(struct store *s, const char *test_id, double since, double granularity, void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud) {
+    return s->ops->reward_counts(s, test_id, since, granularity, cb, ud);
+}
+
 int store_load_tokens(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
     return s->ops->load_tokens(s, cb, ud);
 }

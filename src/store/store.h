@@ -241,6 +241,12 @@ int store_decision_counts(struct store *s, const char *test_id, double since, do
                           void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
                           void *ud);
 
+/* Reward events of a test logged at or after `since` (rewards as sent and those a reward window
+ * settled), grouped by time bucket and variant: how many and their sum. A (bucket, variant) pair
+ * may come more than once: add them up. */
+int store_reward_counts(struct store *s, const char *test_id, double since, double granularity,
+                        void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud);
+
 /* An API token as stored: only the hash of its secret. Times are epoch seconds, 0 = unset. */
 struct store_token {
     char id[17];

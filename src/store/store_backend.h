@@ -37,6 +37,7 @@ struct store_ops {
     int (*scan_decisions)(struct store *s, const char *test_id, double since, int limit, void (*cb)(void *ud, double created, long variant_id, int explored, const char *context), void *ud);
     int (*scan_outcomes)(struct store *s, const char *test_id, double since, long limit, int (*cb)(void *ud, const struct store_outcome *o), void *ud);
     int (*decision_counts)(struct store *s, const char *test_id, double since, double granularity, void (*cb)(void *ud, long bucket, long variant_id, long count, long explored), void *ud);
+    int (*reward_counts)(struct store *s, const char *test_id, double since, double granularity, void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud);
     int (*load_tokens)(struct store *s, int (*cb)(void *ud, const struct store_token *tk), void *ud);
     int (*tokens_version)(struct store *s, long *out);
     void (*render_metrics)(struct store *s, struct metrics_text *t);

@@ -1926,6 +1926,74 @@ static int rs_decision_counts(struct store *base, const char *test_id, double si
     return rc;
 }
 
+/* Reward events per time bucket and variant, read from the test's stream from `since` on.
+ * Stream ids carry Redis's clock and the 't' field the replica's: the walk starts CLOCK_SLACK
+ * seconds early and filters on 't'. Rows stay in time order, so the matching row is found by
+ * looking back from the newest. */
+#define CLOCK_SLACK 300
+
+struct reward_row {
+    long bucket, variant, count;
+    double sum;
+};
+
+static int rs_reward_counts(struct store *base, const char *test_id, double since, double granularity,
+                            void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud) {
+    struct rs *s = RS(base);
+    struct reward_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    long seen = 0;
+    int rc = SCOUT_OK;
+    char from[48];
+    if (granularity <= 0) granularity = 1;
+    snprintf(from, sizeof from, "%lld", since > CLOCK_SLACK ? (long long)((since - CLOCK_SLACK) * 1000.0) : 0LL);
+    while (rc == SCOUT_OK && seen < COUNT_SCAN_MAX) {
+        struct redis_link *l = redis_pool_take(&s->pool);
+        redisReply *r = redis_link_command(l, "XRANGE scout:{%s}:events %s + COUNT %d", test_id, from, READ_COUNT);
+        redis_pool_give(&s->pool, l);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            if (r) freeReplyObject(r);
+            rc = SCOUT_ESTORE;
+            break;
+        }
+        size_t got = r->elements;
+        for (size_t e = 0; e < got && rc == SCOUT_OK; e++) {
+            const redisReply *entry = r->element[e], *f;
+            if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
+            f = entry->element[1];
+            const char *v = hash_field(f, "v"), *rw = hash_field(f, "r");
+            double ts = num_field(f, "t", 0), reward = rw ? strtod(rw, NULL) : NAN;
+            if (!v || !isfinite(reward) || ts < since) continue;
+            long b = (long)((ts - since) / granularity), variant = strtol(v, NULL, 10);
+            size_t i = n;
+            while (i > 0 && !(rows[i - 1].bucket == b && rows[i - 1].variant == variant) && rows[i - 1].bucket >= b) i--;
+            if (i > 0 && rows[i - 1].bucket == b && rows[i - 1].variant == variant) {
+                rows[i - 1].count++;
+                rows[i - 1].sum += reward;
+                continue;
+            }
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                void *grown = realloc(rows, ncap * sizeof *rows);
+                if (!grown) {
+                    rc = SCOUT_ENOMEM;
+                    break;
+                }
+                rows = grown;
+                cap = ncap;
+            }
+            rows[n++] = (struct reward_row){b, variant, 1, reward};
+        }
+        if (got) snprintf(from, sizeof from, "(%s", r->element[got - 1]->element[0]->str);
+        seen += (long)got;
+        freeReplyObject(r);
+        if (got < READ_COUNT) break;
+    }
+    for (size_t i = 0; rc == SCOUT_OK && i < n; i++) cb(ud, rows[i].bucket, rows[i].variant, rows[i].count, rows[i].sum);
+    free(rows);
+    return rc;
+}
+
 /* ---- tokens ----------------------------------------------------------------------------- */
 
 static int rs_put_token(struct store *base, const struct store_token *tk) {
@@ -2111,6 +2179,7 @@ static const struct store_ops redis_ops = {
     .scan_decisions = rs_scan_decisions,
     .scan_outcomes = rs_scan_outcomes,
     .decision_counts = rs_decision_counts,
+    .reward_counts = rs_reward_counts,
     .load_tokens = rs_load_tokens,
     .tokens_version = rs_tokens_version,
     .render_metrics = rs_render_metrics,

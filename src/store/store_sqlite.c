@@ -52,6 +52,7 @@ static const char *SCHEMA =
     "  seq INTEGER PRIMARY KEY, test_id TEXT NOT NULL, variant INTEGER NOT NULL,"
     "  reward REAL NOT NULL, request_id TEXT, context TEXT, ts REAL NOT NULL);"
     "CREATE INDEX IF NOT EXISTS rewards_by_test ON rewards(test_id, seq);"
+    "CREATE INDEX IF NOT EXISTS rewards_by_time ON rewards(test_id, ts);"
     "CREATE TABLE IF NOT EXISTS decisions("
     "  test_id TEXT NOT NULL, request_id TEXT NOT NULL, variant INTEGER NOT NULL,"
     "  propensity REAL NOT NULL, explored INTEGER NOT NULL, context TEXT,"
@@ -1099,6 +1100,28 @@ static int sq_decision_counts(struct store *base, const char *test_id, double si
     return rc;
 }
 
+static int sq_reward_counts(struct store *base, const char *test_id, double since, double granularity,
+                            void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud) {
+    struct sq *s = (struct sq *)base;
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE, step;
+    pthread_mutex_lock(&s->rlock);
+    if (sqlite3_prepare_v2(s->rdb, "SELECT CAST((ts-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(reward)"
+                                   " FROM rewards WHERE test_id=?3 AND ts>=?1 GROUP BY b, variant",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_double(st, 1, since);
+        sqlite3_bind_double(st, 2, granularity > 0 ? granularity : 1);
+        sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
+               (long)sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
+        rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rlock);
+    return rc;
+}
+
 static int sq_load_tokens(struct store *base, int (*cb)(void *ud, const struct store_token *tk), void *ud) {
     struct sq *s = (struct sq *)base;
     sqlite3_stmt *st = NULL;
@@ -1200,6 +1223,7 @@ static const struct store_ops sqlite_ops = {
     .scan_decisions = sq_scan_decisions,
     .scan_outcomes = sq_scan_outcomes,
     .decision_counts = sq_decision_counts,
+    .reward_counts = sq_reward_counts,
     .load_tokens = sq_load_tokens,
     .tokens_version = sq_tokens_version,
     .render_metrics = sq_render_metrics,

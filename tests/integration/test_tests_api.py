@@ -1,6 +1,7 @@
 """Tests as resources: create, list (/api/models), details, rollout, clear and delete."""
 
 import datetime
+import time
 
 import pytest
 
@@ -217,6 +218,76 @@ def test_request_trail_adds_up_to_the_decisions_made(scout):
         for label, n in bucket["frequency"].items():
             total[label] += n
     assert total == counts
+
+
+def trail_totals(trail, labels):
+    """Per label: reward events and their sum over every bucket of a reward_trail."""
+    counts = {label: 0 for label in labels}
+    sums = {label: 0.0 for label in labels}
+    for bucket in trail:
+        parse_iso_utc(bucket["time_bucket"])
+        assert set(bucket["rewards"]) == set(labels) == set(bucket["reward_sum"]), bucket
+        assert bucket["total"] == sum(bucket["rewards"].values()), bucket
+        assert bucket["total_sum"] == pytest.approx(sum(bucket["reward_sum"].values())), bucket
+        for label in labels:
+            counts[label] += bucket["rewards"][label]
+            sums[label] += bucket["reward_sum"][label]
+    return counts, sums
+
+
+def test_reward_trail_adds_up_to_the_rewards_sent_and_survives_a_restart(scout):
+    mid = create_test(scout, variants={"0": "A", "1": "B", "2": "C"})
+    other = create_test(scout, variants={"0": "A", "1": "B"})
+    update(scout, mid, [{"decision": "A", "reward": 1}, {"decision": "A", "reward": 0.25},
+                        {"variant_id": 1, "reward": -2}, {"variant_id": "B", "reward": 4.5}])
+    update(scout, mid, [{"variant_id": 0, "reward": 3}])
+    update(scout, other, [{"variant_id": 1, "reward": 100}])   # another test's rewards stay out
+    d = details(scout, mid)
+    trail = d["reward_trail"]
+    # the same window and buckets as request_trail
+    assert [b["time_bucket"] for b in trail] == [b["time_bucket"] for b in d["request_trail"]]
+    expected = ({"A": 3, "B": 2, "C": 0}, {"A": 4.25, "B": 2.5, "C": 0.0})
+    counts, sums = trail_totals(trail, ["A", "B", "C"])
+    assert counts == expected[0]
+    assert sums == pytest.approx(expected[1])
+    # they were sent just now: the newest bucket holds them (or the one before, across a boundary)
+    assert trail[-1]["total"] + trail[-2]["total"] == 5
+    scout.restart()
+    counts, sums = trail_totals(details(scout, mid)["reward_trail"], ["A", "B", "C"])
+    assert counts == expected[0]
+    assert sums == pytest.approx(expected[1])
+
+
+def test_reward_trail_puts_rewards_in_the_bucket_of_when_they_came(scout):
+    r = scout.post("/admin/model_config", {"time_window_minutes": 1, "bucket_granularity_seconds": 1})
+    assert r.status_code == 200, r.text
+    mid = create_test(scout, variants={"0": "A", "1": "B"})
+    update(scout, mid, [{"variant_id": 0, "reward": 1}, {"variant_id": 0, "reward": 1}])
+    time.sleep(2.2)
+    update(scout, mid, [{"variant_id": 1, "reward": 7}])
+    trail = details(scout, mid)["reward_trail"]
+    assert len(trail) == 60
+    filled = [b for b in trail if b["total"]]
+    assert [(b["rewards"], b["reward_sum"]) for b in filled] == [
+        ({"A": 2, "B": 0}, {"A": 2.0, "B": 0.0}), ({"A": 0, "B": 1}, {"A": 0.0, "B": 7.0})]
+    first, second = (parse_iso_utc(b["time_bucket"]) for b in filled)
+    assert (second - first).total_seconds() >= 2
+
+
+def test_reward_trail_counts_rewards_a_reward_window_settled(scout):
+    mid = create_test(scout, variants={"0": "A", "1": "B"}, min_updates=0, reward_wait_seconds=1,
+                      default_reward=0.5)
+    labels = [fetch(scout, mid, request_id=f"r{i}")["recommended_variant"] for i in range(4)]
+    update(scout, mid, [{"request_id": "r0", "reward": 2}])
+    deadline = time.monotonic() + 10
+    while summary(scout, mid)["update_requests"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    counts, sums = trail_totals(details(scout, mid)["reward_trail"], ["A", "B"])
+    expected_sums = {"A": 0.0, "B": 0.0}
+    for i, label in enumerate(labels):
+        expected_sums[label] += 2 if i == 0 else 0.5
+    assert counts == {label: labels.count(label) for label in ("A", "B")}
+    assert sums == pytest.approx(expected_sums)
 
 
 def test_performance_summary_tracks_predictions_and_rewards_exactly(scout):

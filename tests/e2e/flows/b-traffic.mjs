@@ -1,8 +1,8 @@
 // b-traffic.mjs — flow b: traffic through the API (fetch_recommended_variant with a request_id,
 // then update_model with that request_id and a reward; "Save money" is rewarded more) shows on
 // the test page and the dashboard: decisions, rewards, per-variant counts and reward sums equal
-// what was sent; the charts exist and change; the warm-up ends. The page's own curl, Python and
-// JavaScript snippets are run and work.
+// what was sent; the charts, rewards over time included, exist and change; the warm-up ends. The
+// page's own curl, Python and JavaScript snippets are run and work.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { client } from '../lib/api.mjs';
@@ -28,6 +28,9 @@ async function chartState(page) {
     share: Number(await page.getByTestId('share-chart').getAttribute('data-total')),
     decisions: Number(await page.getByTestId('decisions-chart').getAttribute('data-total')),
     columns: await page.getByTestId('decisions-chart').locator('g[data-total]').count(),
+    rewards: Number(await page.getByTestId('rewards-chart').getAttribute('data-total')),
+    rewardSum: Number(await page.getByTestId('rewards-chart').getAttribute('data-sum')),
+    rewardColumns: await page.getByTestId('rewards-chart').locator('g[data-total]').count(),
     means: await page.getByTestId('interval-chart').locator('[data-mean]').evaluateAll((els) => els.map((e) => Number(e.dataset.mean))),
     rewardBars: await page.getByTestId('reward-bars').locator('[data-reward-sum]').evaluateAll((els) => els.map((e) => Number(e.dataset.rewardSum))),
   };
@@ -71,6 +74,8 @@ export async function flowTraffic(ctx) {
   const before = await chartState(page);
   assert.equal(before.decisions, 0, 'no decisions charted before traffic');
   assert.equal(before.columns, 0);
+  assert.equal(before.rewards, 0, 'no rewards charted before traffic');
+  assert.equal(before.rewardColumns, 0);
   assert.equal(await page.getByTestId('decisions').innerText(), '0');
   assert.equal(await page.getByTestId('state-badge').innerText(), 'warm-up');
 
@@ -104,11 +109,14 @@ export async function flowTraffic(ctx) {
   assert.equal(after.decisions, ROUNDS, 'the decisions chart counts every decision');
   assert.equal(after.share, ROUNDS);
   assert.ok(after.columns >= 1, 'the decisions chart has columns');
+  assert.equal(after.rewards, ROUNDS, 'the rewards chart counts every reward');
+  assert.equal(after.rewardSum, total, 'the rewards chart sums the rewards sent');
+  assert.ok(after.rewardColumns >= 1, 'the rewards chart has columns');
   assert.notDeepEqual(after.means, before.means, 'the mean-reward chart moved');
   assert.deepEqual(after.rewardBars, VARIANTS.map((v) => sent.perVariant[v].sum), 'the reward bars show the reward sums');
   assert.ok(await page.getByTestId('feature-table').filter({ hasText: 'device' }).count(), 'contextual breakdown by device');
   await ctx.shot(page, 'test');
-  await page.evaluate(() => window.scrollTo(0, document.getElementById('variants-h').getBoundingClientRect().top + window.scrollY - 40));
+  await page.evaluate(() => window.scrollTo(0, document.getElementById('share-h').getBoundingClientRect().top + window.scrollY - 40));
   await ctx.shot(page, 'test-charts');
 
   // The dashboard shows the same numbers and a traffic-share bar.

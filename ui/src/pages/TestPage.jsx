@@ -275,6 +275,13 @@ export function TestPage({ id }) {
         </section>
       </div>
 
+      <section class="card" aria-labelledby="rewards-time-h">
+        <h2 id="rewards-time-h">Rewards over time</h2>
+        <p class="small muted">{windowText}. Rewards count when they arrive; a test with a reward window counts them when the window ends.</p>
+        <TimeChart trail={d.reward_trail} variants={d.variants} mode="count" title="Rewards over time" testid="rewards-chart" field="rewards" noun="rewards" sums="reward_sum" />
+        <Legend variants={d.variants} />
+      </section>
+
       {hasFeatures && (
         <section class="card" aria-labelledby="features-h" data-testid="feature-breakdown">
           <h2 id="features-h">By context feature</h2>

@@ -131,9 +131,10 @@ static const char SETTLE_LUA[] =
     "end\n"
     "return made\n";
 
-/* KEYS: snapshot hash, events stream, catalog. ARGV: last event id the state covers, the state,
- * now (ms), retention (ms), format, test id, catalog length. Files the snapshot unless one at or
- * past that event exists, then trims the events both covered by it and older than the
+/* KEYS: snapshot hash, events stream, catalog, meta. ARGV: last event id the state covers, the
+ * state, now (ms), retention (ms), format, test id, catalog length. Files nothing when the test
+ * was deleted meanwhile (its meta is gone: a late snapshot never leaves a key behind). Files the
+ * snapshot unless one at or past that event exists, then trims the events both covered by it and older than the
  * retention (approximately: whole stream nodes, bounded work). When events went, it records in
  * `trimmed` the id before which events may be gone and tells the replicas on the catalog, in
  * the same atomic step: a replica still behind that id reads the notice before (or in the same
@@ -146,6 +147,7 @@ static const char SNAPSHOT_LUA[] =
     "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
     "  return am < bm or (am == bm and as < bs)\n"
     "end\n"
+    "if redis.call('EXISTS', KEYS[4]) == 0 then return {0, 0} end\n"
     "local cur = redis.call('HGET', KEYS[1], 'id')\n"
     "if cur and not less(cur, ARGV[1]) then return {0, 0} end\n"
     "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[2], 't', ARGV[3], 'format', ARGV[5])\n"
@@ -692,21 +694,22 @@ out:
 static void take_snapshot(struct rs *s, struct redis_link *l, const char *test_id, const char *last) {
     unsigned char *state = NULL;
     size_t len = 0;
-    char key[128], evkey[128], now[24], keep[24], format[8], maxlen[16];
+    char key[128], evkey[128], metakey[128], now[24], keep[24], format[8], maxlen[16];
     redisContext *c = redis_link_get(l);
     redisReply *r;
     if (!c || s->snap.take(s->snap.arg, test_id, &state, &len) != 0) return;   /* deleted meanwhile */
     snprintf(key, sizeof key, "scout:{%.36s}:snap", test_id);
     snprintf(evkey, sizeof evkey, "scout:{%.36s}:events", test_id);
+    snprintf(metakey, sizeof metakey, "scout:{%.36s}:meta", test_id);
     snprintf(now, sizeof now, "%lld", (long long)(util_now() * 1000.0));
     snprintf(keep, sizeof keep, "%lld", (long long)(s->snap.retention * 1000.0));
     snprintf(format, sizeof format, "%d", SNAPSHOT_FORMAT);
     snprintf(maxlen, sizeof maxlen, "%d", CATALOG_MAXLEN);
-    const char *argv[] = {"EVALSHA", s->sha[SCRIPT_SNAPSHOT], "3", key, evkey, "scout:catalog", last,
+    const char *argv[] = {"EVALSHA", s->sha[SCRIPT_SNAPSHOT], "4", key, evkey, "scout:catalog", metakey, last,
                           (const char *)state, now, keep, format, test_id, maxlen};
-    size_t lens[13];
-    for (int i = 0; i < 13; i++) lens[i] = i == 7 ? len : strlen(argv[i]);
-    if (!(r = evalsha(s, c, 13, argv, lens))) redis_link_fail(l, c->errstr);
+    size_t lens[14];
+    for (int i = 0; i < 14; i++) lens[i] = i == 8 ? len : strlen(argv[i]);
+    if (!(r = evalsha(s, c, 14, argv, lens))) redis_link_fail(l, c->errstr);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         if (r->element[0]->integer == 1) atomic_fetch_add(&s->snapshots_taken, 1);
         atomic_fetch_add(&s->events_trimmed, (uint64_t)r->element[1]->integer);

@@ -398,22 +398,28 @@ def test_rollout_clear_delete_and_settings_propagate_to_every_replica(redis_pool
 
 def test_a_deleted_tests_keys_are_not_made_again_by_decisions_still_in_flight(redis_pool, scout_factory):
     redis = redis_pool.start()
-    a, b = start_replicas(scout_factory, redis, 2)
+    # Snapshots every second while B learns: a snapshot B files after the delete must not
+    # leave the test's snapshot key behind either.
+    a, b = start_replicas(scout_factory, redis, 2, env={"SCOUT_SNAPSHOT_INTERVAL": "1"})
     mid = create_test(a, reward_wait_seconds=30)   # (decisions with a reward window are indexed too)
     poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
     stop, served = threading.Event(), []
 
-    def decide_on_b():   # B decides until it learns of the delete, and a little after
+    def decide_on_b():   # B decides and learns until it learns of the delete, and a little after
         with requests.Session() as sess:
             while not stop.is_set():
                 r = sess.post(b.url("/api/fetch_recommended_variant"), json={"cb_model_id": mid},
                               timeout=HTTP_TIMEOUT)
                 served.append(r.status_code)
+                sess.post(b.url(f"/api/update_model/{mid}"), json={"updates": [{"variant_id": 0, "reward": 1}]},
+                          timeout=HTTP_TIMEOUT)
 
     worker = threading.Thread(target=decide_on_b)
     worker.start()
     try:
         wait_for(lambda: served.count(200), lambda n: n >= 200, CONVERGE, "B to serve decisions")
+        wait_for(lambda: metric(b, "scout_store_snapshots_total") + metric(a, "scout_store_snapshots_total"),
+                 lambda n: n >= 1, CONVERGE, "a snapshot of the test")
         assert http("POST", a, f"/api/delete_model/{mid}").status_code == 200
         wait_for(lambda: served[-1], lambda code: code == 404, PROPAGATE, "B to learn of the delete")
     finally:

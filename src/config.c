@@ -52,6 +52,32 @@ static int parse_bool(const char *what, const char *s, bool *out) {
     return 0;
 }
 
+/* SCOUT_TRUSTED_PROXIES: comma-separated addresses or ranges ("10.0.0.5, 10.244.0.0/16"). */
+static int parse_proxies(struct config *cfg, const char *text) {
+    const char *p = text;
+    cfg->ntrusted_proxies = 0;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *a = p, *b = p + len;
+        while (a < b && *a == ' ') a++;
+        while (b > a && b[-1] == ' ') b--;
+        if (b > a) {
+            if (cfg->ntrusted_proxies == SCOUT_MAX_PROXIES) {
+                fprintf(stderr, "scoutd: SCOUT_TRUSTED_PROXIES holds more than %d entries\n", SCOUT_MAX_PROXIES);
+                return 0;
+            }
+            if (!netmask_parse(a, (size_t)(b - a), &cfg->trusted_proxies[cfg->ntrusted_proxies])) {
+                fprintf(stderr, "scoutd: SCOUT_TRUSTED_PROXIES: \"%.*s\" is not an address or a range like 10.0.0.0/8\n",
+                        (int)(b - a > 64 ? 64 : b - a), a);
+                return 0;
+            }
+            cfg->ntrusted_proxies++;
+        }
+        p += len + (p[len] == ',');
+    }
+    return 1;
+}
+
 static void set_str(char **dst, const char *src) {
     free(*dst);
     *dst = src ? strdup(src) : NULL;
@@ -166,7 +192,7 @@ static int load_env(struct config *cfg) {
     if ((v = getenv("SCOUT_AUTH_BACKOFF_SECONDS")) && *v &&
         !parse_int("SCOUT_AUTH_BACKOFF_SECONDS", v, 1, 86400, &cfg->auth_backoff_seconds))
         return 0;
-    if ((v = getenv("SCOUT_TRUSTED_PROXIES")) && *v) set_str(&cfg->trusted_proxies, v);
+    if ((v = getenv("SCOUT_TRUSTED_PROXIES")) && *v && !parse_proxies(cfg, v)) return 0;
     if ((v = getenv("SCOUT_CORS_ORIGINS")) && *v) set_str(&cfg->cors_origins, v);
     return 1;
 }
@@ -229,7 +255,6 @@ void config_free(struct config *cfg) {
     if (cfg->auth_token) sodium_memzero(cfg->auth_token, strlen(cfg->auth_token));
     free(cfg->auth_token);
     free(cfg->log_level);
-    free(cfg->trusted_proxies);
     free(cfg->cors_origins);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+#include "util/netmask.h"
+
+#define SCOUT_MAX_PROXIES 16   /* entries of SCOUT_TRUSTED_PROXIES */
+
 struct config {
     char *host;              /* listen address, default 127.0.0.1 */
     int port;                /* API port, default 8000 */
@@ -31,7 +35,8 @@ struct config {
     bool metrics_require_token;  /* /metrics needs a valid token too */
     int auth_max_failures;       /* refusals per address per minute before a backoff */
     int auth_backoff_seconds;
-    char *trusted_proxies;       /* comma-separated peer addresses allowed to set X-Forwarded-For */
+    struct netmask trusted_proxies[SCOUT_MAX_PROXIES];  /* peers allowed to set X-Forwarded-For */
+    int ntrusted_proxies;
     char *cors_origins;          /* comma-separated allowed origins; NULL = the UI's own */
 };
 

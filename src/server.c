@@ -35,7 +35,7 @@ struct listener {
     int is_ui;
 };
 
-#define MAX_LIST 16          /* trusted proxies, CORS origins */
+#define MAX_LIST 16          /* CORS origins */
 #define WATCHDOG_PERIOD_NS (250 * 1000000L)
 #define STREAM_SNDBUF (64 * 1024)   /* socket send buffer of live log streams */
 
@@ -57,8 +57,6 @@ struct server {
     struct listener api_l, ui_l;
     _Atomic int inflight;       /* requests received and not yet completed */
     _Atomic int draining;       /* SIGTERM received: new requests get 503 */
-    char *proxies[MAX_LIST];    /* peers whose X-Forwarded-For is believed */
-    int nproxies;
     char *origins[MAX_LIST];    /* origins allowed by CORS */
     int norigins;
     pthread_mutex_t track_lock;  /* guards the tracked list and every conn_track in it */
@@ -188,7 +186,9 @@ static int in_list(char *const *list, int n, const char *s, size_t len) {
 static void resolve_client(struct server *srv, struct MHD_Connection *c, char *client, size_t len) {
     const char *xff, *end;
     client_address(c, client, len);
-    if (!srv->nproxies || !in_list(srv->proxies, srv->nproxies, client, strlen(client))) return;
+    const struct config *cfg = srv->app->cfg;
+    if (!cfg->ntrusted_proxies || !netmask_contains(cfg->trusted_proxies, cfg->ntrusted_proxies, client, strlen(client)))
+        return;
     if (!(xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"))) return;
     end = xff + strlen(xff);
     while (end > xff) {
@@ -197,7 +197,7 @@ static void resolve_client(struct server *srv, struct MHD_Connection *c, char *c
         const char *a = start, *b = end;
         while (a < b && *a == ' ') a++;
         while (b > a && b[-1] == ' ') b--;
-        if (b > a && !in_list(srv->proxies, srv->nproxies, a, (size_t)(b - a))) {
+        if (b > a && !netmask_contains(cfg->trusted_proxies, cfg->ntrusted_proxies, a, (size_t)(b - a))) {
             char ip[INET6_ADDRSTRLEN];
             unsigned char bin[16];
             if ((size_t)(b - a) >= sizeof ip) return;
@@ -499,7 +499,6 @@ static int split_list(const char *text, char **out) {
 }
 
 static void free_lists(struct server *srv) {
-    for (int i = 0; i < srv->nproxies; i++) free(srv->proxies[i]);
     for (int i = 0; i < srv->norigins; i++) free(srv->origins[i]);
 }
 
@@ -510,7 +509,6 @@ int server_start(struct server **out, struct app *app) {
     srv->app = app;
     pthread_mutex_init(&srv->track_lock, NULL);
     pthread_cond_init(&srv->stop_cv, NULL);
-    srv->nproxies = split_list(app->cfg->trusted_proxies, srv->proxies);
     if (app->cfg->cors_origins) {
         srv->norigins = split_list(app->cfg->cors_origins, srv->origins);
     } else {

@@ -635,11 +635,13 @@ def test_forged_x_forwarded_for_does_not_dodge_the_rate_limit(scout_factory):
     assert call(s, "GET", "/api/models", boot, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 200
 
 
-def test_x_forwarded_for_is_honoured_only_from_a_trusted_proxy(scout_factory):
+@pytest.mark.parametrize("proxies", ["10.9.9.9,127.0.0.1", "10.9.0.0/16, 127.0.0.0/8"])
+def test_x_forwarded_for_is_honoured_only_from_a_trusted_proxy(scout_factory, proxies):
     """Behind a trusted proxy (here: the test itself on 127.0.0.1) each client is limited on its
-    own, keyed on the rightmost address that is not a trusted proxy."""
+    own, keyed on the rightmost address that is not a trusted proxy. Proxies are listed as
+    addresses or as ranges (a cluster's pod network)."""
     boot = new_bootstrap_token()
-    s = scout_factory(env={"SCOUT_AUTH_TOKEN": boot, "SCOUT_TRUSTED_PROXIES": "10.9.9.9,127.0.0.1",
+    s = scout_factory(env={"SCOUT_AUTH_TOKEN": boot, "SCOUT_TRUSTED_PROXIES": proxies,
                            **throttle_env()})
     attacker = "203.0.113.7"
     for _ in range(3):
@@ -657,6 +659,13 @@ def test_x_forwarded_for_is_honoured_only_from_a_trusted_proxy(scout_factory):
                              headers={"X-Forwarded-For": f"{attacker}, 198.51.100.2"}))
     # the attacker with a valid token is served
     assert call(s, "GET", "/api/models", boot, headers={"X-Forwarded-For": attacker}).status_code == 200
+
+
+@pytest.mark.parametrize("proxies", ["10.0.0.0/33", "nginx", "10.0.0.1, 10.0.0.300"])
+def test_a_malformed_trusted_proxy_entry_stops_scoutd_and_names_it(tmp_path, proxies):
+    code, err = start_expecting_exit(tmp_path, {"SCOUT_TRUSTED_PROXIES": proxies})
+    assert code == 2, f"scoutd exited {code} with SCOUT_TRUSTED_PROXIES={proxies!r}"
+    assert "SCOUT_TRUSTED_PROXIES" in err and proxies.split(",")[-1].strip() in err, err
 
 
 # =========================================================================== switching protection

@@ -493,3 +493,70 @@ def raw_request(scout, head, body_parts=(), timeout=10.0, early_answer_wait=0.0)
             except (BrokenPipeError, ConnectionResetError):
                 break
         return _read_response(sock, timeout)
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+PROMETHEUS = "/usr/bin/prometheus"
+PROMETHEUS_READY_TIMEOUT = 20.0
+
+
+class PrometheusServer:
+    """A real Prometheus (Debian's) on a free loopback port, with its configuration and storage
+    under `workdir`; `api(path, **params)` returns the `data` of a successful API answer."""
+
+    def __init__(self, workdir, config_text):
+        if not os.access(PROMETHEUS, os.X_OK):
+            pytest.fail(f"{PROMETHEUS} is missing: install Debian's `prometheus` package "
+                        "(apt-get install prometheus); CI has it.", pytrace=False)
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = workdir / "prometheus.log"
+        self.config_path = workdir / "prometheus.yml"
+        self.config_path.write_text(config_text)
+        self.proc = None
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def start(self):
+        cmd = [PROMETHEUS, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+               f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=info"]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + PROMETHEUS_READY_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"prometheus exited with {self.proc.returncode} at start-up\n{self.log_tail()}",
+                            pytrace=False)
+            try:
+                if self.http.get(self.url("/-/ready"), timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"prometheus not ready within {PROMETHEUS_READY_TIMEOUT}s\n{self.log_tail()}",
+                            pytrace=False)
+            time.sleep(0.1)
+
+    def stop(self):
+        self.http.close()
+        if self.proc is not None:
+            terminate(self.proc)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def log_tail(self, lines=40):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def api(self, path, **params):
+        r = self.http.get(self.url(path), params=params, timeout=5)
+        assert r.status_code == 200, f"{path} -> {r.status_code} {r.text[:300]}"
+        body = r.json()
+        assert body.get("status") == "success", body
+        return body["data"]

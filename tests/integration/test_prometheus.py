@@ -7,104 +7,41 @@ with its storage in tmp_path and a 1 s scrape interval. It is missing → the te
 installs it); it is never skipped.
 """
 
-import os
 import secrets
-import shutil
-import subprocess
 import time
 
 import pytest
-import requests
 
-from helpers import REDIS_LINKS as REDIS_STORE_LINKS, STORE, free_port, terminate
+from helpers import REDIS_LINKS as REDIS_STORE_LINKS, STORE, PrometheusServer
 
-PROMETHEUS = "/usr/bin/prometheus"
 JOB = "scout"
 # Live connections to Redis: none on the embedded store; the request, writer and reader links on Redis.
 REDIS_LINKS = REDIS_STORE_LINKS if STORE == "redis" else 0
-READY_TIMEOUT = 20.0   # Prometheus start-up
 VALUE_TIMEOUT = 20.0   # traffic -> scraped -> queryable
 
 
-def require_prometheus():
-    if os.path.exists(PROMETHEUS) and os.access(PROMETHEUS, os.X_OK):
-        return PROMETHEUS
-    found = shutil.which("prometheus")
-    if not found:
-        pytest.fail("prometheus is not installed (expected /usr/bin/prometheus): install Debian's "
-                    "`prometheus` package (apt-get install prometheus); CI has it.", pytrace=False)
-    return found
+class Prometheus(PrometheusServer):
+    """Scrapes one scoutd every second."""
 
-
-class Prometheus:
     def __init__(self, workdir, target_port):
-        self.binary = require_prometheus()
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.log_path = workdir / "prometheus.log"
-        self.config = workdir / "prometheus.yml"
-        self.config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "  scrape_timeout: 1s\n"
-            "  evaluation_interval: 1s\n"
-            "scrape_configs:\n"
-            f"  - job_name: {JOB}\n"
-            "    scrape_interval: 1s\n"
-            "    scrape_timeout: 1s\n"
-            "    metrics_path: /metrics\n"
-            "    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{target_port}']\n")
-        self.proc = None
-        self.http = requests.Session()
-        self.http.trust_env = False
-
-    def start(self):
-        cmd = [self.binary,
-               f"--config.file={self.config}",
-               f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-               f"--web.listen-address=127.0.0.1:{self.port}",
-               "--log.level=info"]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"prometheus exited with {self.proc.returncode} at start-up\n{self.log_tail()}",
-                            pytrace=False)
-            try:
-                if self.http.get(self.url("/-/ready"), timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prometheus not ready within {READY_TIMEOUT}s\n{self.log_tail()}", pytrace=False)
-            time.sleep(0.1)
-
-    def stop(self):
-        self.http.close()
-        if self.proc is not None:
-            terminate(self.proc)
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def log_tail(self, lines=40):
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        super().__init__(workdir,
+                         "global:\n"
+                         "  scrape_interval: 1s\n"
+                         "  scrape_timeout: 1s\n"
+                         "  evaluation_interval: 1s\n"
+                         "scrape_configs:\n"
+                         f"  - job_name: {JOB}\n"
+                         "    scrape_interval: 1s\n"
+                         "    scrape_timeout: 1s\n"
+                         "    metrics_path: /metrics\n"
+                         "    static_configs:\n"
+                         f"      - targets: ['127.0.0.1:{target_port}']\n")
 
     def query(self, expr):
         """The instant vector of `expr` as [(labels, float value)]."""
-        r = self.http.get(self.url("/api/v1/query"), params={"query": expr}, timeout=5)
-        assert r.status_code == 200, f"query {expr!r} -> {r.status_code} {r.text[:300]}"
-        body = r.json()
-        assert body.get("status") == "success", body
-        assert body["data"]["resultType"] == "vector", body
-        return [(s["metric"], float(s["value"][1])) for s in body["data"]["result"]]
+        data = self.api("/api/v1/query", query=expr)
+        assert data["resultType"] == "vector", data
+        return [(s["metric"], float(s["value"][1])) for s in data["result"]]
 
     def wait_values(self, expected, timeout=VALUE_TIMEOUT):
         """Poll until every query in `expected` ({expr: value}) returns exactly one sample with

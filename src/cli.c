@@ -1,7 +1,11 @@
-/* cli.c — `scoutd token create|list|revoke [--data-dir DIR | --redis URL]`.
- * Opens the same store a running server uses (SQLite WAL lets both write); the server sees the
- * change within a second (tokens.c reloads on a version bump). Output is JSON, one object per
- * line, so scripts can read it; the secret of a new token is printed once, on stdout only. */
+/* cli.c — `scoutd token create|list|revoke [--data-dir DIR | --redis URL]`, and
+ * `scoutd backup --out FILE` / `scoutd restore --in FILE` with the same store flags.
+ * Opens the same store a running server uses (SQLite WAL lets both write); the server sees a
+ * token change within a second (tokens.c reloads on a version bump). A backup runs beside
+ * running servers; a restore goes into a store no server uses yet (backup.h). Output is JSON,
+ * one object per line, so scripts can read it; the secret of a new token is printed once, on
+ * stdout only. Exit status: 0 done, 2 refused (bad flags or file, a target that holds data),
+ * 1 failed (the store). */
 #include "config.h"
 #include "cli.h"
 
@@ -9,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth/tokens.h"
+#include "backup.h"
 #include "obs/log.h"
 #include "store/store.h"
 #include "util/util.h"
@@ -20,6 +26,23 @@ static void usage(void) {
                     "       scoutd token list [STORE]\n"
                     "       scoutd token revoke ID [STORE]\n"
                     "STORE: --data-dir DIR (default ./data, or SCOUT_DATA_DIR) or --redis URL (or REDIS_HOST...)\n");
+}
+
+/* The same store scoutd would open: flags, then SCOUT_DATA_DIR / REDIS_* from the environment.
+ * 0, or config_load's exit status. */
+static int store_config(struct config *cfg, const char *dir, const char *redis) {
+    char *cargv[5] = {"scoutd"};
+    int cargc = 1;
+    if (dir) {
+        cargv[cargc++] = "--data-dir";
+        cargv[cargc++] = (char *)dir;
+    }
+    if (redis) {
+        cargv[cargc++] = "--redis";
+        cargv[cargc++] = (char *)redis;
+    }
+    optind = 1;
+    return config_load(cfg, cargc, cargv);
 }
 
 static void print_json(json_t *v) {
@@ -78,20 +101,7 @@ int cli_token(int argc, char **argv) {
         fprintf(stderr, "scoutd token: --name must be 1 to %d characters\n", TOKEN_NAME_MAX);
         return 2;
     }
-    {   /* The same store scoutd would open: flags, then SCOUT_DATA_DIR / REDIS_* from the environment. */
-        char *cargv[5] = {"scoutd"};
-        int cargc = 1;
-        if (dir) {
-            cargv[cargc++] = "--data-dir";
-            cargv[cargc++] = (char *)dir;
-        }
-        if (redis) {
-            cargv[cargc++] = "--redis";
-            cargv[cargc++] = (char *)redis;
-        }
-        optind = 1;
-        if (config_load(&cfg, cargc, cargv) != 0) return 2;
-    }
+    if (store_config(&cfg, dir, redis) != 0) return 2;
     /* Logs of the store go to stderr here: stdout carries the answer. */
     log_set_level("error");
     rc = store_open_configured(&store, &cfg, err, sizeof err);
@@ -138,4 +148,107 @@ done:
     store_close(store);
     config_free(&cfg);
     return rc;
+}
+
+static void backup_usage(void) {
+    fprintf(stderr, "usage: scoutd backup [STORE] --out FILE [--force]\n"
+                    "       scoutd restore [STORE] --in FILE [--force]\n"
+                    "STORE: --data-dir DIR (default ./data, or SCOUT_DATA_DIR) or --redis URL (or REDIS_HOST...)\n"
+                    "backup: a point-in-time copy of everything (tests, learned state, reward events, decisions,\n"
+                    "  settings, token hashes) while servers keep serving; FILE is created with mode 0600 and an\n"
+                    "  existing FILE is kept unless --force.\n"
+                    "restore: checks the whole FILE first and refuses a corrupt, truncated or newer one; writes\n"
+                    "  into an empty store (no server running on it); --force clears Scout's data there first.\n");
+}
+
+static json_t *summary_json(const char *file, const struct backup_summary *sum) {
+    return json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "file", file, "version",
+                     sum->version, "source", sum->source, "records", (json_int_t)sum->records, "tests",
+                     (json_int_t)sum->tests, "rewards", (json_int_t)sum->rewards, "decisions",
+                     (json_int_t)sum->decisions, "assignments", (json_int_t)sum->assignments, "tokens",
+                     (json_int_t)sum->tokens, "settings", (json_int_t)sum->settings, "snapshots",
+                     (json_int_t)sum->snapshots, "sha256", sum->sha256);
+}
+
+/* argv[0] is "backup" or "restore". */
+int cli_backup(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"redis", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},      {"in", required_argument, NULL, 'i'},
+        {"force", no_argument, NULL, 'f'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *redis = NULL, *file = NULL, *name = argv[0];
+    int restore = !strcmp(argv[0], "restore"), force = 0, c, rc;
+    struct config cfg;
+    struct store *store = NULL;
+    struct backup_summary sum;
+    char err[768] = "";
+    json_t *out;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'r': redis = optarg; break;
+        case 'o':
+        case 'i':
+            if ((c == 'i') != restore) {
+                fprintf(stderr, "scoutd %s: %s\n", name, restore ? "use --in FILE" : "use --out FILE");
+                return 2;
+            }
+            file = optarg;
+            break;
+        case 'f': force = 1; break;
+        default: backup_usage(); return 2;
+        }
+    }
+    if (!file || optind < argc) {
+        backup_usage();
+        return 2;
+    }
+    if (restore) {   /* the whole file is checked before the store is even opened */
+        rc = backup_verify_file(file, &sum, err, sizeof err);
+        if (rc != SCOUT_OK) {
+            fprintf(stderr, "scoutd restore: %s\n", err);
+            return rc == SCOUT_EINVAL ? 2 : 1;
+        }
+    }
+    if (store_config(&cfg, dir, redis) != 0) return 2;
+    if (!cfg.redis_host && !restore) {   /* a backup never makes an empty store where there was none */
+        char db[4200];
+        struct stat st;
+        snprintf(db, sizeof db, "%s/scout.db", cfg.data_dir);
+        if (stat(db, &st) != 0) {
+            fprintf(stderr, "scoutd backup: no Scout database in %s\n", cfg.data_dir);
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    if (restore && !cfg.redis_host && sum.trimmed_snapshots) {
+        fprintf(stderr, "scoutd restore: this backup of a Redis store holds learned state whose events were trimmed "
+                        "(%ld snapshots); the embedded store keeps every event and cannot hold a snapshot: restore "
+                        "it into Redis\n", sum.trimmed_snapshots);
+        config_free(&cfg);
+        return 2;
+    }
+    log_set_level("error");   /* the store's logs go to stderr; stdout carries the answer */
+    rc = store_open_configured(&store, &cfg, err, sizeof err);
+    if (rc != SCOUT_OK) {
+        fprintf(stderr, "scoutd %s: %s\n", name, err);
+        config_free(&cfg);
+        return rc == SCOUT_EINVAL ? 2 : 1;
+    }
+    rc = restore ? backup_restore(store, file, force, &sum, err, sizeof err)
+                 : backup_write(store, file, force, &sum, err, sizeof err);
+    store_close(store);
+    config_free(&cfg);
+    if (rc != SCOUT_OK) {
+        fprintf(stderr, "scoutd %s: %s\n", name, err);
+        return rc == SCOUT_EINVAL || rc == SCOUT_ECONFLICT ? 2 : 1;
+    }
+    out = summary_json(file, &sum);
+    print_json(out);
+    json_decref(out);
+    return 0;
 }

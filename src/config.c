@@ -22,8 +22,11 @@ void config_usage(const char *prog) {
             "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n"
             "  SCOUT_METRICS_REQUIRE_TOKEN SCOUT_AUTH_MAX_FAILURES SCOUT_AUTH_BACKOFF_SECONDS\n"
             "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS\n"
-            "subcommand: %s token create|list|revoke --data-dir DIR (operator CLI, no token needed)\n",
-            prog, prog);
+            "subcommands (operator CLI, no token needed; STORE: --data-dir DIR or --redis URL):\n"
+            "  %s token create|list|revoke [STORE]\n"
+            "  %s backup [STORE] --out FILE [--force]\n"
+            "  %s restore [STORE] --in FILE [--force]   (into a stopped installation)\n",
+            prog, prog, prog, prog);
 }
 
 static int parse_int(const char *what, const char *s, int lo, int hi, int *out) {

@@ -32,6 +32,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (argc > 1 && !strcmp(argv[1], "token")) return cli_token(argc - 1, argv + 1);
+    if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore"))) return cli_backup(argc - 1, argv + 1);
     if ((rc = config_load(&cfg, argc, argv)) != 0) return rc;
     rc = 1;
     if (!log_set_level(cfg.log_level)) {

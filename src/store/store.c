@@ -158,3 +158,13 @@ void store_render_metrics(struct store *s, struct metrics_text *t) {
 int store_ping(struct store *s) {
     return s->ops->ping(s);
 }
+
+int store_dump(struct store *s, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+               size_t errlen) {
+    return s->ops->dump(s, emit, ud, err, errlen);
+}
+
+int store_restore(struct store *s, bool force, int (*next)(void *ud, struct store_record *r), void *ud, char *err,
+                  size_t errlen) {
+    return s->ops->restore(s, force, next, ud, err, errlen);
+}

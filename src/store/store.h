@@ -278,4 +278,89 @@ void store_render_metrics(struct store *s, struct metrics_text *t);
 /* SCOUT_OK when the database answers. */
 int store_ping(struct store *s);
 
+/* ---- backup and restore (scoutd backup / restore, src/backup.c) ---------------------- */
+
+/* One logical record of a store's contents, the same on both backends. Records of a test
+ * follow its STORE_REC_TEST record. Strings and bytes are borrowed for the duration of the
+ * callback (dump) or until the next call of the record source (restore). */
+enum store_record_kind {
+    STORE_REC_SETTING,      /* u.setting */
+    STORE_REC_TOKEN,        /* u.token: the hash of the secret, never the secret */
+    STORE_REC_TEST,         /* u.test (its id is test_id) */
+    STORE_REC_ARM,          /* u.arm: decisions counted per variant */
+    STORE_REC_SNAPSHOT,     /* u.snapshot: learned state filed by the shared store */
+    STORE_REC_REWARD,       /* u.reward: one reward event, in log order */
+    STORE_REC_DECISION,     /* u.decision: a decision record with what became of it */
+    STORE_REC_ASSIGNMENT,   /* u.assignment: a sticky assignment */
+};
+
+struct store_record {
+    enum store_record_kind kind;
+    const char *test_id;      /* every kind but SETTING and TOKEN */
+    union {
+        struct {
+            const char *key, *json;
+        } setting;
+        struct store_token token;
+        struct {
+            const char *definition;   /* JSON text */
+            double created, last_prediction;
+            long rollout_variant;     /* -1: none */
+            uint64_t predictions;
+            const char *stats;        /* JSON text or NULL */
+        } test;
+        struct {
+            long variant_id;
+            uint64_t predictions;
+        } arm;
+        struct {
+            const char *id;           /* the last event it covers ("ms-seq") */
+            const unsigned char *state;
+            size_t len;
+            double t;                 /* when it was filed, epoch ms as the shared store keeps it */
+            long format;
+            const char *trimmed;      /* events before this id may be gone, or NULL: all kept */
+        } snapshot;
+        struct {
+            long variant_id;
+            double reward, ts;
+            const char *context, *request_id;   /* NULL: none */
+            const char *id;           /* the shared store's event id, or NULL */
+        } reward;
+        struct {
+            const char *request_id, *context;   /* context NULL: none */
+            long variant_id;
+            double propensity, created, expires, settle_at;
+            int explored, aggregate, has_default, settled;
+            double default_reward, reward_sum;
+            long rewards;
+            uint64_t model_version;
+        } decision;
+        struct {
+            const char *user;
+            long variant_id;
+            double propensity, created;
+        } assignment;
+    } u;
+};
+
+/* Hands everything the store holds to emit: settings, tokens, then each test followed by its
+ * records (arm counts, snapshot, reward events in log order, decisions, assignments). The
+ * embedded store reads an online backup copy of its database, so the whole dump is one point
+ * in time; the shared store reads each test atomically (one point in time per test; settings,
+ * tokens and tests are read one after another). Works beside running servers. emit returning
+ * non-zero stops the walk (SCOUT_ERR). err gets a sentence on failure. */
+int store_dump(struct store *s, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+               size_t errlen);
+
+/* Writes the records next hands over into a store no server is using; next returns 1 with a
+ * record, 0 at the end, or a negative value to abandon the restore. SCOUT_ECONFLICT when the
+ * store holds Scout data and force is false; with force, Scout's data is cleared first. The
+ * embedded store does all of it in one transaction (nothing changes unless all of it was
+ * written); the shared store, which has no such transaction, deletes what it wrote when it
+ * fails. SCOUT_EINVAL for a record the store cannot hold. Call before store_start. err gets a
+ * sentence on failure. */
+int store_restore(struct store *s, bool force, int (*next)(void *ud, struct store_record *r), void *ud, char *err,
+                  size_t errlen);
+
 #endif

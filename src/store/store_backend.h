@@ -42,6 +42,9 @@ struct store_ops {
     int (*tokens_version)(struct store *s, long *out);
     void (*render_metrics)(struct store *s, struct metrics_text *t);
     int (*ping)(struct store *s);
+    int (*dump)(struct store *s, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen);
+    int (*restore)(struct store *s, bool force, int (*next)(void *ud, struct store_record *r), void *ud, char *err,
+                   size_t errlen);
 };
 
 struct store {

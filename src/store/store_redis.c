@@ -48,6 +48,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,10 +203,26 @@ static const char HSET_EXISTING_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n";
 
+/* KEYS: meta, armpred, sticky, snap, events, dt of one test. ARGV: the prefix of its decision
+ * keys. Reads everything of the test at one instant, for a backup: {meta, armpred, sticky,
+ * snap, events, {request id, decision fields, ...}}, or nil when the test is gone. Read-only. */
+static const char DUMP_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),\n"
+    "             redis.call('HGETALL', KEYS[4]), redis.call('XRANGE', KEYS[5], '-', '+')}\n"
+    "local ds = {}\n"
+    "for _, rid in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do\n"
+    "  local h = redis.call('HGETALL', ARGV[1] .. rid)\n"
+    "  if #h > 0 then ds[#ds + 1] = rid; ds[#ds + 1] = h end\n"
+    "end\n"
+    "out[6] = ds\n"
+    "return out\n";
+
 /* The scripts run with EVALSHA, loaded at start-up and again after a Redis restart. */
-enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_HSET_EXISTING, SCRIPT_COUNT };
+enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_HSET_EXISTING, SCRIPT_DUMP,
+              SCRIPT_COUNT };
 static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DECISIONS_LUA,
-                                                  HSET_EXISTING_LUA};
+                                                  HSET_EXISTING_LUA, DUMP_LUA};
 
 /* KEYS: a lock; ARGV: the holder's token. Deletes the lock only if this holder has it. */
 static const char UNLOCK_LUA[] =
@@ -2103,6 +2120,507 @@ static int rs_tokens_version(struct store *base, long *out) {
     return rc;
 }
 
+/* ---- backup and restore ----------------------------------------------------------------- */
+
+/* A dump reads each test in one script call (DUMP_LUA): its meta, decision counts, sticky
+ * assignments, snapshot, every event still in its stream and every live decision record, at
+ * one instant — so a decision settled, a reward joined to its decision and the event it made
+ * are all in or all out, and the snapshot matches the events beside it. The call holds Redis
+ * for the time it takes to read one test (its stream is bounded by the snapshot retention);
+ * tests, settings and tokens are read one after another. */
+
+struct dump_test {
+    char *id, *definition;
+};
+
+static int cmp_dump_test(const void *a, const void *b) {
+    return strcmp(((const struct dump_test *)a)->id, ((const struct dump_test *)b)->id);
+}
+
+/* The string value of field `name` of a flat HGETALL-style array, or NULL. */
+static const char *pair_field(const redisReply *h, const char *name) {
+    return hash_field(h, name);
+}
+
+static int dump_one_test(struct rs *s, struct redis_link *l, const struct dump_test *t,
+                         int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen) {
+    char keys[6][128], prefix[128];
+    const char *argv[10];
+    redisContext *c = redis_link_get(l);
+    redisReply *r = NULL, *meta, *arms, *sticky, *snap, *events, *decs;
+    struct store_record rec;
+    int rc = SCOUT_ESTORE;
+    if (!c) {
+        snprintf(err, errlen, "Redis went away during the backup");
+        return SCOUT_ESTORE;
+    }
+    snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", t->id);
+    snprintf(keys[1], sizeof keys[1], "scout:{%s}:armpred", t->id);
+    snprintf(keys[2], sizeof keys[2], "scout:{%s}:sticky", t->id);
+    snprintf(keys[3], sizeof keys[3], "scout:{%s}:snap", t->id);
+    snprintf(keys[4], sizeof keys[4], "scout:{%s}:events", t->id);
+    snprintf(keys[5], sizeof keys[5], "scout:{%s}:dt", t->id);
+    snprintf(prefix, sizeof prefix, "scout:{%s}:d:", t->id);
+    argv[0] = "EVALSHA";
+    argv[1] = s->sha[SCRIPT_DUMP];
+    argv[2] = "6";
+    for (int i = 0; i < 6; i++) argv[3 + i] = keys[i];
+    argv[9] = prefix;
+    if (!(r = evalsha(s, c, 10, argv, NULL))) {
+        redis_link_fail(l, c->errstr);
+        snprintf(err, errlen, "Redis went away during the backup");
+        return SCOUT_ESTORE;
+    }
+    if (r->type == REDIS_REPLY_NIL) {   /* deleted since the list of tests was read */
+        rc = SCOUT_OK;
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+        snprintf(err, errlen, "reading test %s failed: %s", t->id, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        goto out;
+    }
+    meta = r->element[0];
+    arms = r->element[1];
+    sticky = r->element[2];
+    snap = r->element[3];
+    events = r->element[4];
+    decs = r->element[5];
+    memset(&rec, 0, sizeof rec);
+    rec.kind = STORE_REC_TEST;
+    rec.test_id = t->id;
+    rec.u.test.definition = t->definition;
+    rec.u.test.created = num_field(meta, "created", 0);
+    rec.u.test.rollout_variant = (long)num_field(meta, "rollout", -1);
+    rec.u.test.predictions = (uint64_t)num_field(meta, "predictions", 0);
+    rec.u.test.last_prediction = num_field(meta, "last_prediction", 0);
+    rec.u.test.stats = pair_field(meta, "stats");
+    rc = SCOUT_ERR;
+    if (emit(ud, &rec)) goto out;
+    for (size_t i = 0; arms->type == REDIS_REPLY_ARRAY && i + 1 < arms->elements; i += 2) {
+        memset(&rec, 0, sizeof rec);
+        rec.kind = STORE_REC_ARM;
+        rec.test_id = t->id;
+        rec.u.arm.variant_id = strtol(arms->element[i]->str, NULL, 10);
+        rec.u.arm.predictions = strtoull(arms->element[i + 1]->str, NULL, 10);
+        if (emit(ud, &rec)) goto out;
+    }
+    {
+        const redisReply *state = NULL;
+        for (size_t i = 0; snap->type == REDIS_REPLY_ARRAY && i + 1 < snap->elements; i += 2)
+            if (snap->element[i]->str && !strcmp(snap->element[i]->str, "state")) state = snap->element[i + 1];
+        if (state && pair_field(snap, "id")) {
+            memset(&rec, 0, sizeof rec);
+            rec.kind = STORE_REC_SNAPSHOT;
+            rec.test_id = t->id;
+            rec.u.snapshot.id = pair_field(snap, "id");
+            rec.u.snapshot.state = (const unsigned char *)state->str;
+            rec.u.snapshot.len = state->len;
+            rec.u.snapshot.t = num_field(snap, "t", 0);
+            rec.u.snapshot.format = (long)num_field(snap, "format", 0);
+            rec.u.snapshot.trimmed = pair_field(snap, "trimmed");
+            if (emit(ud, &rec)) goto out;
+        }
+    }
+    for (size_t i = 0; events->type == REDIS_REPLY_ARRAY && i < events->elements; i++) {
+        const redisReply *e = events->element[i], *f;
+        const char *v, *rw, *ctx, *q;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+        f = e->element[1];
+        v = pair_field(f, "v");
+        rw = pair_field(f, "r");
+        if (!v || !rw) continue;   /* not an event the server would learn (apply_entry skips it too) */
+        ctx = pair_field(f, "c");
+        q = pair_field(f, "q");
+        memset(&rec, 0, sizeof rec);
+        rec.kind = STORE_REC_REWARD;
+        rec.test_id = t->id;
+        rec.u.reward.variant_id = strtol(v, NULL, 10);
+        rec.u.reward.reward = strtod(rw, NULL);
+        rec.u.reward.ts = num_field(f, "t", 0);
+        rec.u.reward.context = ctx && *ctx ? ctx : NULL;
+        rec.u.reward.request_id = q && *q ? q : NULL;
+        rec.u.reward.id = e->element[0]->str;
+        if (!isfinite(rec.u.reward.reward) || rec.u.reward.variant_id < 0) continue;
+        if (emit(ud, &rec)) goto out;
+    }
+    for (size_t i = 0; decs->type == REDIS_REPLY_ARRAY && i + 1 < decs->elements; i += 2) {
+        const redisReply *h = decs->element[i + 1];
+        const char *v = pair_field(h, "v"), *ctx = pair_field(h, "c"), *dr = pair_field(h, "dr"), *st = pair_field(h, "st");
+        if (!v || !decs->element[i]->str) continue;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = STORE_REC_DECISION;
+        rec.test_id = t->id;
+        rec.u.decision.request_id = decs->element[i]->str;
+        rec.u.decision.context = ctx && *ctx ? ctx : NULL;
+        rec.u.decision.variant_id = strtol(v, NULL, 10);
+        rec.u.decision.propensity = num_field(h, "p", 0);
+        rec.u.decision.explored = (int)num_field(h, "x", 0);
+        rec.u.decision.created = num_field(h, "t", 0);
+        rec.u.decision.expires = num_field(h, "e", 0);
+        rec.u.decision.settle_at = num_field(h, "s", 0);
+        rec.u.decision.aggregate = (int)num_field(h, "a", 0);
+        rec.u.decision.has_default = dr && *dr;
+        rec.u.decision.default_reward = rec.u.decision.has_default ? strtod(dr, NULL) : 0;
+        rec.u.decision.rewards = (long)num_field(h, "n", 0);
+        rec.u.decision.reward_sum = num_field(h, "sum", 0);
+        rec.u.decision.settled = st && !strcmp(st, "1");
+        rec.u.decision.model_version = (uint64_t)num_field(h, "mv", 0);
+        if (emit(ud, &rec)) goto out;
+    }
+    for (size_t i = 0; sticky->type == REDIS_REPLY_ARRAY && i + 1 < sticky->elements; i += 2) {
+        long v;
+        double p;
+        if (!sticky->element[i + 1]->str || sscanf(sticky->element[i + 1]->str, "%ld %lf", &v, &p) != 2) continue;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = STORE_REC_ASSIGNMENT;
+        rec.test_id = t->id;
+        rec.u.assignment.user = sticky->element[i]->str;
+        rec.u.assignment.variant_id = v;
+        rec.u.assignment.propensity = p;
+        if (emit(ud, &rec)) goto out;
+    }
+    rc = SCOUT_OK;
+out:
+    freeReplyObject(r);
+    return rc;
+}
+
+struct token_emit {
+    int (*emit)(void *ud, const struct store_record *r);
+    void *ud;
+};
+
+static int emit_token(void *ud, const struct store_token *tk) {
+    struct token_emit *x = ud;
+    struct store_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = STORE_REC_TOKEN;
+    rec.u.token = *tk;
+    int stop = x->emit(x->ud, &rec);
+    sodium_memzero(&rec.u.token.hash, sizeof rec.u.token.hash);
+    return stop;
+}
+
+static int rs_dump(struct store *base, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+                   size_t errlen) {
+    struct rs *s = RS(base);
+    struct redis_link *l = redis_pool_take(&s->pool);
+    redisReply *settings = NULL, *tests = NULL;
+    struct dump_test *list = NULL;
+    size_t n = 0;
+    int rc = SCOUT_ESTORE;
+    struct token_emit te = {emit, ud};
+    settings = redis_link_command(l, "HGETALL scout:settings");
+    if (!settings || settings->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "reading the settings from Redis failed");
+        goto out;
+    }
+    for (size_t i = 0; i + 1 < settings->elements; i += 2) {
+        struct store_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = STORE_REC_SETTING;
+        rec.u.setting.key = settings->element[i]->str;
+        rec.u.setting.json = settings->element[i + 1]->str;
+        if (emit(ud, &rec)) {
+            rc = SCOUT_ERR;
+            goto out;
+        }
+    }
+    redis_pool_give(&s->pool, l);
+    l = NULL;
+    if ((rc = rs_load_tokens(base, emit_token, &te)) != SCOUT_OK) {
+        if (rc != SCOUT_ERR) snprintf(err, errlen, "reading the tokens from Redis failed");
+        goto out;
+    }
+    rc = SCOUT_ESTORE;
+    l = redis_pool_take(&s->pool);
+    tests = redis_link_command(l, "HGETALL scout:tests");
+    if (!tests || tests->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "reading the list of tests from Redis failed");
+        goto out;
+    }
+    if (tests->elements && !(list = calloc(tests->elements / 2, sizeof *list))) {
+        rc = SCOUT_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i + 1 < tests->elements; i += 2) {
+        list[n].id = tests->element[i]->str;
+        list[n].definition = tests->element[i + 1]->str;
+        if (list[n].id && list[n].definition && strlen(list[n].id) <= SCOUT_ID_LEN) n++;
+    }
+    qsort(list, n, sizeof *list, cmp_dump_test);
+    rc = SCOUT_OK;
+    for (size_t i = 0; i < n && rc == SCOUT_OK; i++) rc = dump_one_test(s, l, &list[i], emit, ud, err, errlen);
+out:
+    if (l) redis_pool_give(&s->pool, l);
+    if (settings) freeReplyObject(settings);
+    if (tests) freeReplyObject(tests);
+    free(list);
+    return rc;
+}
+
+/* Writes go out pipelined, PIPE_DEPTH commands at a time; the first error reply fails the
+ * restore. */
+#define PIPE_DEPTH 512
+
+struct pipe {
+    struct redis_link *l;
+    redisContext *c;
+    int pending;
+    int failed;
+    char why[200];
+};
+
+static int pipe_drain(struct pipe *p) {
+    for (; p->pending > 0; p->pending--) {
+        redisReply *r = NULL;
+        if (redisGetReply(p->c, (void **)&r) != REDIS_OK) {
+            if (!p->failed) snprintf(p->why, sizeof p->why, "the connection to Redis broke: %s", p->c->errstr);
+            p->failed = 1;
+            redis_link_fail(p->l, p->c->errstr);
+            p->c = NULL;
+            p->pending = 0;
+            return SCOUT_ESTORE;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !p->failed) {
+            snprintf(p->why, sizeof p->why, "Redis refused a write: %s", r->str);
+            p->failed = 1;
+        }
+        freeReplyObject(r);
+    }
+    return p->failed ? SCOUT_ESTORE : SCOUT_OK;
+}
+
+static void pipe_cmd(struct pipe *p, const char *fmt, ...) {
+    va_list ap;
+    if (!p->c || p->failed) return;
+    va_start(ap, fmt);
+    if (redisvAppendCommand(p->c, fmt, ap) == REDIS_OK) p->pending++;
+    else p->failed = 1;
+    va_end(ap);
+    if (p->pending >= PIPE_DEPTH) pipe_drain(p);
+}
+
+/* Deletes every key of Scout's (SCAN, UNLINK in batches). */
+static int clear_scout_keys(struct redis_link *l) {
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redis_link_command(l, "SCAN %s MATCH scout:* COUNT 1000", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r) freeReplyObject(r);
+            return SCOUT_ESTORE;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        if (keys->elements) {
+            const char **argv = calloc(keys->elements + 1, sizeof *argv);
+            redisReply *u = NULL;
+            if (argv) {
+                argv[0] = "UNLINK";
+                for (size_t i = 0; i < keys->elements; i++) argv[i + 1] = keys->element[i]->str;
+                if (l->c) u = redisCommandArgv(l->c, (int)keys->elements + 1, argv, NULL);
+                free(argv);
+            }
+            int ok = u && u->type == REDIS_REPLY_INTEGER;
+            if (u) freeReplyObject(u);
+            if (!ok) {
+                freeReplyObject(r);
+                return SCOUT_ESTORE;
+            }
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0"));
+    return SCOUT_OK;
+}
+
+/* Whether Redis holds data of Scout's: tests, settings, tokens or any per-test key (the
+ * catalog of changes and the settle lock, which running servers make, aside). */
+static int holds_scout_keys(struct redis_link *l, int *out) {
+    char cursor[32] = "0";
+    *out = 0;
+    do {
+        redisReply *r = redis_link_command(l, "SCAN %s MATCH scout:* COUNT 1000", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r) freeReplyObject(r);
+            return SCOUT_ESTORE;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements && !*out; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            if (strcmp(k, "scout:catalog") && strcmp(k, "scout:settle:lock")) *out = 1;
+        }
+        freeReplyObject(r);
+    } while (!*out && strcmp(cursor, "0"));
+    return SCOUT_OK;
+}
+
+/* The id the next event of a test gets when the record has none (a backup of the embedded
+ * store): its time in ms, kept strictly increasing. */
+static void next_event_id(struct stream_pos *last, double ts, char *out, size_t len) {
+    uint64_t ms = isfinite(ts) && ts > 0 && ts < 1e13 ? (uint64_t)(ts * 1000.0) : 0;
+    if (ms < last->ms) ms = last->ms;
+    last->seq = ms == last->ms ? last->seq + 1 : 0;
+    last->ms = ms;
+    if (last->ms == 0 && last->seq == 0) last->seq = 1;   /* 0-0 is not a valid id */
+    snprintf(out, len, "%" PRIu64 "-%" PRIu64, last->ms, last->seq);
+}
+
+/* Queues the writes of one record. */
+static int restore_record(struct pipe *p, const struct store_record *r, struct stream_pos *last, double now,
+                          char *err, size_t errlen) {
+    char a[5][40];
+    const char *t = r->test_id;
+    switch (r->kind) {
+    case STORE_REC_SETTING:
+        pipe_cmd(p, "HSET scout:settings %s %s", r->u.setting.key, r->u.setting.json);
+        break;
+    case STORE_REC_TOKEN: {
+        const struct store_token *tk = &r->u.token;
+        char hex[65];
+        sodium_bin2hex(hex, sizeof hex, tk->hash, sizeof tk->hash);
+        fmt_double(a[0], sizeof a[0], tk->created);
+        fmt_double(a[1], sizeof a[1], tk->expires);
+        fmt_double(a[2], sizeof a[2], tk->last_used);
+        fmt_double(a[3], sizeof a[3], tk->revoked);
+        fmt_double(a[4], sizeof a[4], tk->rotated);
+        pipe_cmd(p, "HSET scout:token:%s name %s scope %d hash %s created %s expires %s last_used %s revoked %s rotated %s",
+                 tk->id, tk->name, tk->scope, hex, a[0], a[1], a[2], a[3], a[4]);
+        pipe_cmd(p, "SADD scout:tokens %s", tk->id);
+        sodium_memzero(hex, sizeof hex);
+        break;
+    }
+    case STORE_REC_TEST:
+        *last = (struct stream_pos){0, 0};
+        fmt_double(a[0], sizeof a[0], r->u.test.created);
+        fmt_double(a[1], sizeof a[1], r->u.test.last_prediction);
+        pipe_cmd(p, "HSET scout:{%s}:meta created %s rollout %ld predictions %" PRIu64 " last_prediction %s", t, a[0],
+                 r->u.test.rollout_variant, r->u.test.predictions, a[1]);
+        if (r->u.test.stats) pipe_cmd(p, "HSET scout:{%s}:meta stats %s", t, r->u.test.stats);
+        pipe_cmd(p, "HSET scout:tests %s %s", t, r->u.test.definition);
+        break;
+    case STORE_REC_ARM:
+        pipe_cmd(p, "HSET scout:{%s}:armpred %ld %" PRIu64, t, r->u.arm.variant_id, r->u.arm.predictions);
+        break;
+    case STORE_REC_SNAPSHOT:
+        fmt_double(a[0], sizeof a[0], r->u.snapshot.t);
+        pipe_cmd(p, "HSET scout:{%s}:snap id %s state %b t %s format %ld", t, r->u.snapshot.id, r->u.snapshot.state,
+                 r->u.snapshot.len, a[0], r->u.snapshot.format);
+        if (r->u.snapshot.trimmed) pipe_cmd(p, "HSET scout:{%s}:snap trimmed %s", t, r->u.snapshot.trimmed);
+        break;
+    case STORE_REC_REWARD: {
+        char id[48];
+        struct stream_pos pos;
+        if (r->u.reward.id) {
+            if (!parse_pos(r->u.reward.id, &pos) || pos_le(pos, *last)) {
+                snprintf(err, errlen, "test %s: event ids out of order (%s)", t, r->u.reward.id);
+                return SCOUT_EINVAL;
+            }
+            *last = pos;
+            snprintf(id, sizeof id, "%" PRIu64 "-%" PRIu64, pos.ms, pos.seq);
+        } else {
+            next_event_id(last, r->u.reward.ts, id, sizeof id);
+        }
+        fmt_double(a[0], sizeof a[0], r->u.reward.reward);
+        fmt_double(a[1], sizeof a[1], r->u.reward.ts);
+        pipe_cmd(p, "XADD scout:{%s}:events %s v %ld r %s c %s q %s t %s", t, id, r->u.reward.variant_id, a[0],
+                 r->u.reward.context ? r->u.reward.context : "", r->u.reward.request_id ? r->u.reward.request_id : "",
+                 a[1]);
+        break;
+    }
+    case STORE_REC_DECISION: {
+        const char *rid = r->u.decision.request_id;
+        char dr[40] = "", sum[40], p_[40], st[40];
+        if (r->u.decision.expires <= now) break;   /* would expire at once: the server forgets it anyway */
+        if (r->u.decision.has_default) fmt_double(dr, sizeof dr, r->u.decision.default_reward);
+        fmt_double(sum, sizeof sum, r->u.decision.reward_sum);
+        fmt_double(p_, sizeof p_, r->u.decision.propensity);
+        fmt_double(st, sizeof st, r->u.decision.settle_at);
+        fmt_double(a[0], sizeof a[0], r->u.decision.created);
+        fmt_double(a[1], sizeof a[1], r->u.decision.expires);
+        pipe_cmd(p, "HSET scout:{%s}:d:%s v %ld p %s x %d c %s t %s e %s s %s a %d dr %s mv %" PRIu64 " n %ld sum %s", t,
+                 rid, r->u.decision.variant_id, p_, r->u.decision.explored ? 1 : 0,
+                 r->u.decision.context ? r->u.decision.context : "", a[0], a[1], st, r->u.decision.aggregate, dr,
+                 r->u.decision.model_version, r->u.decision.rewards, sum);
+        if (r->u.decision.settled) pipe_cmd(p, "HSET scout:{%s}:d:%s st 1", t, rid);
+        pipe_cmd(p, "PEXPIREAT scout:{%s}:d:%s %lld", t, rid, (long long)(r->u.decision.expires * 1000.0));
+        pipe_cmd(p, "ZADD scout:{%s}:dt %s %s", t, a[0], rid);
+        pipe_cmd(p, "ZADD scout:{%s}:dx %s %s", t, a[1], rid);
+        if (r->u.decision.settle_at > 0 && !r->u.decision.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, st, rid);
+        break;
+    }
+    case STORE_REC_ASSIGNMENT:
+        fmt_double(a[0], sizeof a[0], r->u.assignment.propensity);
+    {
+        char value[80];
+        snprintf(value, sizeof value, "%ld %s", r->u.assignment.variant_id, a[0]);   /* one value: "variant propensity" */
+        pipe_cmd(p, "HSET scout:{%s}:sticky %s %s", t, r->u.assignment.user, value);
+    }
+        break;
+    default:
+        snprintf(err, errlen, "a record of an unknown kind");
+        return SCOUT_EINVAL;
+    }
+    return SCOUT_OK;
+}
+
+static int rs_restore(struct store *base, bool force, int (*next)(void *ud, struct store_record *r), void *ud,
+                      char *err, size_t errlen) {
+    struct rs *s = RS(base);
+    struct pipe p = {0};
+    struct store_record rec;
+    struct stream_pos last = {0, 0};
+    double now = util_now();
+    int rc = SCOUT_ESTORE, holds = 0, got, wrote = 0;
+    p.l = redis_pool_take(&s->pool);
+    if (holds_scout_keys(p.l, &holds) != SCOUT_OK) {
+        snprintf(err, errlen, "cannot read Redis to see whether it is empty");
+        goto out;
+    }
+    if (holds && !force) {
+        snprintf(err, errlen, "Redis already holds Scout data; restore into an empty one, or pass --force to "
+                              "replace what it holds");
+        rc = SCOUT_ECONFLICT;
+        goto out;
+    }
+    wrote = 1;   /* from here on, a failure deletes what was written */
+    if (holds && clear_scout_keys(p.l) != SCOUT_OK) {
+        snprintf(err, errlen, "clearing Scout's data in Redis failed");
+        goto out;
+    }
+    if (!(p.c = redis_link_get(p.l))) {
+        snprintf(err, errlen, "Redis went away");
+        goto out;
+    }
+    memset(&rec, 0, sizeof rec);
+    while ((got = next(ud, &rec)) > 0) {
+        if ((rc = restore_record(&p, &rec, &last, now, err, errlen)) != SCOUT_OK) goto out;
+        rc = SCOUT_ESTORE;
+        if (p.failed) break;
+        memset(&rec, 0, sizeof rec);
+    }
+    if (got < 0) {
+        rc = SCOUT_ERR;   /* the source said why */
+        goto out;
+    }
+    pipe_cmd(&p, "INCR scout:tokens:version");   /* running token caches reload on a change */
+    if (pipe_drain(&p) != SCOUT_OK) {
+        snprintf(err, errlen, "%s", p.why[0] ? p.why : "writing to Redis failed");
+        goto out;
+    }
+    rc = SCOUT_OK;
+out:
+    if (p.c && p.pending) pipe_drain(&p);
+    if (rc != SCOUT_OK && wrote) {
+        size_t len = strlen(err);
+        int cleared = clear_scout_keys(p.l) == SCOUT_OK;
+        snprintf(err + len, errlen - len, cleared ? " (what was written is deleted: Redis holds no Scout data now)"
+                                                  : " (and deleting what was written failed: clear scout:* by hand)");
+    }
+    redis_pool_give(&s->pool, p.l);
+    return rc;
+}
+
 /* ---- metrics ------------------------------------------------------------------------------ */
 
 static void rs_render_metrics(struct store *base, struct metrics_text *t) {
@@ -2187,4 +2705,6 @@ static const struct store_ops redis_ops = {
     .tokens_version = rs_tokens_version,
     .render_metrics = rs_render_metrics,
     .ping = rs_ping,
+    .dump = rs_dump,
+    .restore = rs_restore,
 };

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "obs/log.h"
@@ -147,6 +148,7 @@ struct sq {
     struct store base;            /* first: a struct store * is a struct sq * */
     sqlite3 *wdb;                 /* writer's connection (used by the loader before start) */
     sqlite3 *rdb;                 /* readers' connection */
+    char *dir;                    /* the data directory (backups stage their copy there) */
     pthread_mutex_t rlock;        /* serialises use of rdb */
     sqlite3_stmt *st[ST_COUNT];
     _Atomic(struct op *) head;    /* lock-free stack of queued ops (newest first) */
@@ -252,6 +254,7 @@ int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
         goto fail;
     }
     snprintf(path, sizeof path, "%s/scout.db", dir);
+    if (!(s->dir = strdup(dir))) goto fail;
     if (open_db(path, &s->wdb, sync_full) != SCOUT_OK) goto fail;
     if (exec_sql(s->wdb, SCHEMA) != SCOUT_OK || migrate(s->wdb) != SCOUT_OK) goto fail;
     if (exec_sql(s->wdb, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')") != SCOUT_OK) goto fail;
@@ -502,6 +505,21 @@ static int do_delete(struct sq *s, const char *id) {
     return rc;
 }
 
+
+/* Binds a token's columns, in the order of ST_PUT_TOKEN (id, name, scope, hash, created,
+ * expires, last_used, revoked, rotated). */
+static void bind_token(sqlite3_stmt *st, const struct store_token *tk) {
+    sqlite3_bind_text(st, 1, tk->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tk->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, tk->scope);
+    sqlite3_bind_blob(st, 4, tk->hash, sizeof tk->hash, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, tk->created);
+    sqlite3_bind_double(st, 6, tk->expires);
+    sqlite3_bind_double(st, 7, tk->last_used);
+    sqlite3_bind_double(st, 8, tk->revoked);
+    sqlite3_bind_double(st, 9, tk->rotated);
+}
+
 static int do_op(struct sq *s, struct op *op, struct tally **t, size_t *nt, size_t *ct) {
     sqlite3_stmt *st;
     switch (op->kind) {
@@ -552,15 +570,7 @@ static int do_op(struct sq *s, struct op *op, struct tally **t, size_t *nt, size
     case OP_TOKEN: {
         const struct store_token *tk = op->u.token;
         st = s->st[ST_PUT_TOKEN];
-        sqlite3_bind_text(st, 1, tk->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, tk->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, tk->scope);
-        sqlite3_bind_blob(st, 4, tk->hash, sizeof tk->hash, SQLITE_STATIC);
-        sqlite3_bind_double(st, 5, tk->created);
-        sqlite3_bind_double(st, 6, tk->expires);
-        sqlite3_bind_double(st, 7, tk->last_used);
-        sqlite3_bind_double(st, 8, tk->revoked);
-        sqlite3_bind_double(st, 9, tk->rotated);
+        bind_token(st, tk);
         if (step_done(st) != SCOUT_OK) return SCOUT_ESTORE;
         return step_done(s->st[ST_TOKENS_VERSION]);
     }
@@ -720,6 +730,7 @@ static void sq_close(struct store *base) {
     if (s->rdb) sqlite3_close(s->rdb);
     pthread_mutex_destroy(&s->rlock);
     sem_destroy(&s->wake);
+    free(s->dir);
     free(s);
 }
 
@@ -1196,6 +1207,390 @@ static int sq_ping(struct store *base) {
     return rc;
 }
 
+/* ---- backup and restore ------------------------------------------------------------ */
+
+/* A dump reads an online backup copy (sqlite3_backup) of the live database, staged in the
+ * data directory under a fresh name (mode 0600, as mkstemp makes it) and removed at the end:
+ * the copy is one point in time however long the reading takes, and the copying itself is a
+ * read transaction that a running server's writer goes on committing beside (WAL). The copy
+ * costs disk space of the size of the database for the duration of the dump. */
+
+static const char *const DUMP_SQL[] = {
+    "SELECT key, value FROM settings ORDER BY key",
+    "SELECT id, name, scope, hash, created, expires, last_used, revoked, rotated FROM tokens ORDER BY created, id",
+    "SELECT id, definition, created, rollout, predictions, last_prediction, stats FROM tests ORDER BY created, id",
+    "SELECT variant, predictions FROM arm_predictions WHERE test_id=? ORDER BY variant",
+    "SELECT variant, reward, context, request_id, ts FROM rewards WHERE test_id=? ORDER BY seq",
+    "SELECT request_id, context, variant, propensity, created, expires, settle_at, explored, aggregate,"
+    " default_reward, rewards, reward_sum, settled, model_version FROM decisions WHERE test_id=?"
+    " ORDER BY created, rowid",
+    "SELECT user_key, variant, propensity, created FROM assignments WHERE test_id=? ORDER BY user_key",
+};
+enum { DQ_SETTINGS, DQ_TOKENS, DQ_TESTS, DQ_ARMS, DQ_REWARDS, DQ_DECISIONS, DQ_ASSIGN, DQ_COUNT };
+
+static const char *col_text(sqlite3_stmt *st, int i) {
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Fills r from the current row of query q; 0 when the row is to be left out. */
+static int fill_record(int q, sqlite3_stmt *st, struct store_record *r) {
+    switch (q) {
+    case DQ_SETTINGS:
+        r->kind = STORE_REC_SETTING;
+        r->u.setting.key = col_text(st, 0);
+        r->u.setting.json = col_text(st, 1);
+        return 1;
+    case DQ_TOKENS: {
+        struct store_token *tk = &r->u.token;
+        r->kind = STORE_REC_TOKEN;
+        memset(tk, 0, sizeof *tk);
+        if (sqlite3_column_bytes(st, 3) != (int)sizeof tk->hash) return 0;   /* unusable: the server skips it too */
+        snprintf(tk->id, sizeof tk->id, "%s", col_text(st, 0));
+        snprintf(tk->name, sizeof tk->name, "%s", col_text(st, 1));
+        tk->scope = sqlite3_column_int(st, 2);
+        memcpy(tk->hash, sqlite3_column_blob(st, 3), sizeof tk->hash);
+        tk->created = sqlite3_column_double(st, 4);
+        tk->expires = sqlite3_column_double(st, 5);
+        tk->last_used = sqlite3_column_double(st, 6);
+        tk->revoked = sqlite3_column_double(st, 7);
+        tk->rotated = sqlite3_column_double(st, 8);
+        return 1;
+    }
+    case DQ_TESTS:
+        r->kind = STORE_REC_TEST;
+        r->test_id = col_text(st, 0);
+        r->u.test.definition = col_text(st, 1);
+        r->u.test.created = sqlite3_column_double(st, 2);
+        r->u.test.rollout_variant = (long)sqlite3_column_int64(st, 3);
+        r->u.test.predictions = (uint64_t)sqlite3_column_int64(st, 4);
+        r->u.test.last_prediction = sqlite3_column_double(st, 5);
+        r->u.test.stats = col_text(st, 6);
+        return 1;
+    case DQ_ARMS:
+        r->kind = STORE_REC_ARM;
+        r->u.arm.variant_id = (long)sqlite3_column_int64(st, 0);
+        r->u.arm.predictions = (uint64_t)sqlite3_column_int64(st, 1);
+        return 1;
+    case DQ_REWARDS:
+        r->kind = STORE_REC_REWARD;
+        r->u.reward.variant_id = (long)sqlite3_column_int64(st, 0);
+        r->u.reward.reward = sqlite3_column_double(st, 1);
+        r->u.reward.context = col_text(st, 2);
+        r->u.reward.request_id = col_text(st, 3);
+        r->u.reward.ts = sqlite3_column_double(st, 4);
+        r->u.reward.id = NULL;
+        return 1;
+    case DQ_DECISIONS:
+        r->kind = STORE_REC_DECISION;
+        r->u.decision.request_id = col_text(st, 0);
+        r->u.decision.context = col_text(st, 1);
+        r->u.decision.variant_id = (long)sqlite3_column_int64(st, 2);
+        r->u.decision.propensity = sqlite3_column_double(st, 3);
+        r->u.decision.created = sqlite3_column_double(st, 4);
+        r->u.decision.expires = sqlite3_column_double(st, 5);
+        r->u.decision.settle_at = sqlite3_column_double(st, 6);
+        r->u.decision.explored = sqlite3_column_int(st, 7);
+        r->u.decision.aggregate = sqlite3_column_int(st, 8);
+        r->u.decision.has_default = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        r->u.decision.default_reward = sqlite3_column_double(st, 9);
+        r->u.decision.rewards = (long)sqlite3_column_int64(st, 10);
+        r->u.decision.reward_sum = sqlite3_column_double(st, 11);
+        r->u.decision.settled = sqlite3_column_int(st, 12);
+        r->u.decision.model_version = (uint64_t)sqlite3_column_int64(st, 13);
+        return r->u.decision.request_id != NULL;
+    case DQ_ASSIGN:
+        r->kind = STORE_REC_ASSIGNMENT;
+        r->u.assignment.user = col_text(st, 0);
+        r->u.assignment.variant_id = (long)sqlite3_column_int64(st, 1);
+        r->u.assignment.propensity = sqlite3_column_double(st, 2);
+        r->u.assignment.created = sqlite3_column_double(st, 3);
+        return r->u.assignment.user != NULL;
+    }
+    return 0;
+}
+
+/* Emits every row of query q (bound to test_id for the per-test ones). */
+static int dump_query(sqlite3 *db, sqlite3_stmt *st, int q, const char *test_id,
+                      int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen) {
+    struct store_record r;
+    int step, rc = SCOUT_OK;
+    if (test_id) sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&r, 0, sizeof r);
+        r.test_id = test_id;
+        if (fill_record(q, st, &r) && emit(ud, &r) != 0) {
+            rc = SCOUT_ERR;
+            break;
+        }
+    }
+    if (rc == SCOUT_OK && step != SQLITE_DONE) {
+        snprintf(err, errlen, "reading the backup copy failed: %s", sqlite3_errmsg(db));
+        rc = SCOUT_ESTORE;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int dump_copy(sqlite3 *db, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+                     size_t errlen) {
+    sqlite3_stmt *st[DQ_COUNT] = {0};
+    int rc = SCOUT_ESTORE, step;
+    for (int i = 0; i < DQ_COUNT; i++) {
+        if (sqlite3_prepare_v2(db, DUMP_SQL[i], -1, &st[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "reading the backup copy failed: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+    }
+    if ((rc = dump_query(db, st[DQ_SETTINGS], DQ_SETTINGS, NULL, emit, ud, err, errlen)) != SCOUT_OK) goto out;
+    if ((rc = dump_query(db, st[DQ_TOKENS], DQ_TOKENS, NULL, emit, ud, err, errlen)) != SCOUT_OK) goto out;
+    while ((step = sqlite3_step(st[DQ_TESTS])) == SQLITE_ROW) {
+        struct store_record r = {0};
+        fill_record(DQ_TESTS, st[DQ_TESTS], &r);
+        if (!r.test_id || !r.u.test.definition) continue;
+        if (emit(ud, &r) != 0) {
+            rc = SCOUT_ERR;
+            goto out;
+        }
+        for (int q = DQ_ARMS; q <= DQ_ASSIGN; q++)
+            if ((rc = dump_query(db, st[q], q, r.test_id, emit, ud, err, errlen)) != SCOUT_OK) goto out;
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "reading the backup copy failed: %s", sqlite3_errmsg(db));
+        rc = SCOUT_ESTORE;
+    }
+out:
+    for (int i = 0; i < DQ_COUNT; i++) sqlite3_finalize(st[i]);
+    return rc;
+}
+
+static int sq_dump(struct store *base, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+                   size_t errlen) {
+    struct sq *s = (struct sq *)base;
+    char path[4096], journal[4200];
+    sqlite3 *copy = NULL;
+    sqlite3_backup *b;
+    int fd, rc = SCOUT_ESTORE;
+    if ((size_t)snprintf(path, sizeof path, "%s/.scout-backup-XXXXXX", s->dir) >= sizeof path) {
+        snprintf(err, errlen, "the data directory's path is too long");
+        return SCOUT_EINVAL;
+    }
+    if ((fd = mkstemp(path)) < 0) {
+        snprintf(err, errlen, "cannot stage a copy of the database in %s: %s", s->dir, strerror(errno));
+        return SCOUT_ESTORE;
+    }
+    close(fd);
+    snprintf(journal, sizeof journal, "%s-journal", path);
+    if (sqlite3_open_v2(path, &copy, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open the staged copy: %s", copy ? sqlite3_errmsg(copy) : "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&s->rlock);
+    /* One step of every page: the copy is the database at one instant. */
+    b = sqlite3_backup_init(copy, "main", s->rdb, "main");
+    if (b) {
+        int step = sqlite3_backup_step(b, -1);
+        sqlite3_backup_finish(b);
+        if (step == SQLITE_DONE) rc = SCOUT_OK;
+    }
+    pthread_mutex_unlock(&s->rlock);
+    if (rc != SCOUT_OK) {
+        snprintf(err, errlen, "the online backup of the database failed: %s", sqlite3_errmsg(copy));
+        goto out;
+    }
+    rc = dump_copy(copy, emit, ud, err, errlen);
+out:
+    if (copy) sqlite3_close(copy);
+    unlink(path);
+    unlink(journal);
+    return rc;
+}
+
+static const char *const RESTORE_SQL[] = {
+    [STORE_REC_SETTING] = "INSERT INTO settings(key, value) VALUES(?1,?2)",
+    [STORE_REC_TOKEN] = "INSERT INTO tokens(id, name, scope, hash, created, expires, last_used, revoked, rotated)"
+                        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [STORE_REC_TEST] = "INSERT INTO tests(id, definition, created, rollout, predictions, last_prediction, stats)"
+                       " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [STORE_REC_ARM] = "INSERT INTO arm_predictions(test_id, variant, predictions) VALUES(?1,?2,?3)",
+    [STORE_REC_SNAPSHOT] = NULL,
+    [STORE_REC_REWARD] = "INSERT INTO rewards(test_id, variant, reward, context, request_id, ts) VALUES(?1,?2,?3,?4,?5,?6)",
+    [STORE_REC_DECISION] = "INSERT INTO decisions(test_id, request_id, context, variant, propensity, created, expires,"
+                           " settle_at, explored, aggregate, default_reward, rewards, reward_sum, settled, model_version)"
+                           " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+    [STORE_REC_ASSIGNMENT] = "INSERT INTO assignments(test_id, user_key, variant, propensity, created) VALUES(?1,?2,?3,?4,?5)",
+};
+#define RESTORE_KINDS (STORE_REC_ASSIGNMENT + 1)
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
+    if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Binds r to the insert of its kind. */
+static void bind_record(sqlite3_stmt *st, const struct store_record *r) {
+    switch (r->kind) {
+    case STORE_REC_SETTING:
+        sqlite3_bind_text(st, 1, r->u.setting.key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->u.setting.json, -1, SQLITE_STATIC);
+        return;
+    case STORE_REC_TOKEN: {
+        const struct store_token *tk = &r->u.token;
+        bind_token(st, tk);
+        return;
+    }
+    case STORE_REC_TEST:
+        sqlite3_bind_text(st, 1, r->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->u.test.definition, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, r->u.test.created);
+        sqlite3_bind_int64(st, 4, r->u.test.rollout_variant);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)r->u.test.predictions);
+        sqlite3_bind_double(st, 6, r->u.test.last_prediction);
+        bind_text_or_null(st, 7, r->u.test.stats);
+        return;
+    case STORE_REC_ARM:
+        sqlite3_bind_text(st, 1, r->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->u.arm.variant_id);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)r->u.arm.predictions);
+        return;
+    case STORE_REC_REWARD:
+        sqlite3_bind_text(st, 1, r->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->u.reward.variant_id);
+        sqlite3_bind_double(st, 3, r->u.reward.reward);
+        bind_text_or_null(st, 4, r->u.reward.context);
+        bind_text_or_null(st, 5, r->u.reward.request_id);
+        sqlite3_bind_double(st, 6, r->u.reward.ts);
+        return;
+    case STORE_REC_DECISION:
+        sqlite3_bind_text(st, 1, r->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->u.decision.request_id, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 3, r->u.decision.context);
+        sqlite3_bind_int64(st, 4, r->u.decision.variant_id);
+        sqlite3_bind_double(st, 5, r->u.decision.propensity);
+        sqlite3_bind_double(st, 6, r->u.decision.created);
+        sqlite3_bind_double(st, 7, r->u.decision.expires);
+        sqlite3_bind_double(st, 8, r->u.decision.settle_at);
+        sqlite3_bind_int(st, 9, r->u.decision.explored);
+        sqlite3_bind_int(st, 10, r->u.decision.aggregate);
+        if (r->u.decision.has_default) sqlite3_bind_double(st, 11, r->u.decision.default_reward);
+        else sqlite3_bind_null(st, 11);
+        sqlite3_bind_int64(st, 12, r->u.decision.rewards);
+        sqlite3_bind_double(st, 13, r->u.decision.reward_sum);
+        sqlite3_bind_int(st, 14, r->u.decision.settled ? 1 : 0);
+        sqlite3_bind_int64(st, 15, (sqlite3_int64)r->u.decision.model_version);
+        return;
+    case STORE_REC_ASSIGNMENT:
+        sqlite3_bind_text(st, 1, r->test_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->u.assignment.user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->u.assignment.variant_id);
+        sqlite3_bind_double(st, 4, r->u.assignment.propensity);
+        sqlite3_bind_double(st, 5, r->u.assignment.created);
+        return;
+    case STORE_REC_SNAPSHOT:
+        return;
+    }
+}
+
+/* Whether the database holds any of Scout's data (the tables' bookkeeping in meta aside). */
+static int sq_holds_data(sqlite3 *db, int *out) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_ESTORE;
+    if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM tests) OR EXISTS(SELECT 1 FROM tokens)"
+                               " OR EXISTS(SELECT 1 FROM settings) OR EXISTS(SELECT 1 FROM rewards)"
+                               " OR EXISTS(SELECT 1 FROM decisions) OR EXISTS(SELECT 1 FROM assignments)"
+                               " OR EXISTS(SELECT 1 FROM arm_predictions)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = SCOUT_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Everything in one transaction on the writer's connection: on any failure it rolls back and
+ * the database is as it was. */
+static int sq_restore(struct store *base, bool force, int (*next)(void *ud, struct store_record *r), void *ud,
+                      char *err, size_t errlen) {
+    struct sq *s = (struct sq *)base;
+    sqlite3_stmt *ins[RESTORE_KINDS] = {0};
+    struct store_record r;
+    int rc = SCOUT_ESTORE, got, holds = 0, began = 0;
+    for (int k = 0; k < RESTORE_KINDS; k++)
+        if (RESTORE_SQL[k] && sqlite3_prepare_v2(s->wdb, RESTORE_SQL[k], -1, &ins[k], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "the embedded store cannot take the restore: %s", sqlite3_errmsg(s->wdb));
+            goto out;
+        }
+    if (exec_sql(s->wdb, "BEGIN IMMEDIATE") != SCOUT_OK) {
+        snprintf(err, errlen, "the embedded store is busy (is a server using it? stop it first)");
+        goto out;
+    }
+    began = 1;
+    if (sq_holds_data(s->wdb, &holds) != SCOUT_OK) {
+        snprintf(err, errlen, "cannot read the embedded store: %s", sqlite3_errmsg(s->wdb));
+        goto out;
+    }
+    if (holds && !force) {
+        snprintf(err, errlen, "the data directory %s already holds Scout data; restore into an empty one, or pass "
+                              "--force to replace what it holds", s->dir);
+        rc = SCOUT_ECONFLICT;
+        goto out;
+    }
+    if (holds && exec_sql(s->wdb, "DELETE FROM rewards; DELETE FROM decisions; DELETE FROM assignments;"
+                                  " DELETE FROM arm_predictions; DELETE FROM tests; DELETE FROM settings;"
+                                  " DELETE FROM tokens;") != SCOUT_OK) {
+        snprintf(err, errlen, "cannot clear the embedded store: %s", sqlite3_errmsg(s->wdb));
+        goto out;
+    }
+    memset(&r, 0, sizeof r);
+    while ((got = next(ud, &r)) > 0) {
+        sqlite3_stmt *st;
+        if (r.kind == STORE_REC_SNAPSHOT) {
+            /* Every event is kept here, so a snapshot adds nothing — unless events it covers
+             * were trimmed: then it is the only copy of that learned state. */
+            if (r.u.snapshot.trimmed) {
+                snprintf(err, errlen, "test %s: this backup holds part of its learned state only as a snapshot (the "
+                                      "shared store trimmed the events it covers), and the embedded store keeps "
+                                      "every event and has no place for a snapshot: restore it into Redis",
+                         r.test_id);
+                rc = SCOUT_EINVAL;
+                goto out;
+            }
+            continue;
+        }
+        if ((int)r.kind < 0 || (int)r.kind >= RESTORE_KINDS || !(st = ins[r.kind])) {
+            snprintf(err, errlen, "a record of an unknown kind");
+            rc = SCOUT_EINVAL;
+            goto out;
+        }
+        bind_record(st, &r);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            snprintf(err, errlen, "writing a record failed: %s", sqlite3_errmsg(s->wdb));
+            sqlite3_reset(st);
+            goto out;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        memset(&r, 0, sizeof r);
+    }
+    if (got < 0) {
+        rc = SCOUT_ERR;   /* the source said why */
+        goto out;
+    }
+    /* Running token caches reload on a version change. */
+    if (exec_sql(s->wdb, "UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key='tokens_version'") != SCOUT_OK ||
+        exec_sql(s->wdb, "COMMIT") != SCOUT_OK) {
+        snprintf(err, errlen, "committing the restore failed: %s", sqlite3_errmsg(s->wdb));
+        goto out;
+    }
+    began = 0;
+    rc = SCOUT_OK;
+out:
+    if (began) exec_sql(s->wdb, "ROLLBACK");
+    for (int k = 0; k < RESTORE_KINDS; k++) sqlite3_finalize(ins[k]);
+    return rc;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .set_event_handler = sq_set_event_handler,
@@ -1228,4 +1623,6 @@ static const struct store_ops sqlite_ops = {
     .tokens_version = sq_tokens_version,
     .render_metrics = sq_render_metrics,
     .ping = sq_ping,
+    .dump = sq_dump,
+    .restore = sq_restore,
 };

@@ -308,7 +308,9 @@ EXPECTED_PROBES = {
     "backend": (8000, {"livenessProbe": ("/docs", 8000), "startupProbe": ("/docs", 8000),
                        "readinessProbe": ("/readyz", 8000)}),
     "frontend": (3000, {"livenessProbe": ("/", 3000), "readinessProbe": ("/", 3000)}),
-    "nginx": (80, {"livenessProbe": ("/", 80), "readinessProbe": ("/", 80)}),
+    # nginx answers /nginx-health itself (deploy/nginx/scout-routes.conf), so an upstream outage
+    # neither restarts nor unlists it.
+    "nginx": (80, {"livenessProbe": ("/nginx-health", 80), "readinessProbe": ("/nginx-health", 80)}),
 }
 
 

@@ -273,6 +273,9 @@ def test_a_stopped_backend_is_skipped(topology):
     assert alive.stop() == 0
     r = topology.get("/api/models")
     assert_error(r, 502)
+    # ...and its own health (what its probes ask) stays 200: nginx is not restarted for it.
+    r = topology.get("/nginx-health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}, r.text
 
 
 def assert_live_log_unbuffered(topology, nginx):

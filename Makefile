@@ -82,7 +82,7 @@ e2e: $(BUILD)/scoutd ui
 # Deployment files (tests/deploy): the Kubernetes manifests and the Helm chart checked offline
 # against the security guide's checklist and the Kubernetes schemas, and the container images
 # built and run where a Docker daemon answers (skipped, saying so, where none does).
-deploy-test: $(BUILD)/scoutd
+deploy-test: $(BUILD)/scoutd ui
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/deploy
 
 # The whole suite again with ASan+UBSan: same rules, another build directory.

@@ -70,7 +70,7 @@ unit: $(UNIT_BINS)
 
 # The integration suite runs twice: on the embedded store, then on Redis (SCOUT_STORE=redis:
 # each test gets its own password-protected redis-server).
-integration: $(BUILD)/scoutd
+integration: $(BUILD)/scoutd ui
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
 	SCOUT_STORE=redis SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) -m pytest -q tests/integration
 
@@ -113,14 +113,22 @@ test: unit integration e2e deploy-test asan fuzz
 # Benchmarks (never part of `make test`). The regret benchmark runs the policies in-process
 # (REGRET_ARGS, default: 20 seeds, 1k/3k/10k/100k rounds, all scenarios), then over HTTP against a
 # scoutd it starts (HTTP_REGRET_ARGS). The replicas benchmark measures fetch and update with 1, 2
-# and 3 replicas on one redis-server, and the staleness between two (needs wrk).
+# and 3 replicas on one redis-server, and the staleness between two (needs wrk). The performance
+# benchmark drives scoutd (embedded and Redis store) and an nginx returning a fixed JSON (the
+# ceiling) in the same run and prints the issue-9 targets as met / not met (PERF_ARGS, e.g.
+# --quick or --json FILE; needs nginx); the memory benchmark measures RSS with 1,000 tests and
+# 100,000 pending decisions and over a 5-minute mixed load (MEMORY_ARGS, e.g. --minutes 1).
 REGRET_ARGS ?=
 HTTP_REGRET_ARGS ?= --seeds 20 --rounds 1000,3000 --batch 10
 REPLICAS_ARGS ?= --seconds 10
+PERF_ARGS ?=
+MEMORY_ARGS ?=
 bench: $(BUILD)/scoutd $(BUILD)/bench/regret/regret
 	$(BUILD)/bench/regret/regret $(REGRET_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/regret/http_regret.py $(HTTP_REGRET_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/redis_replicas.py $(REPLICAS_ARGS)
+	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/perf.py $(PERF_ARGS)
+	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/memory.py $(MEMORY_ARGS)
 
 $(BUILD)/bench/%: bench/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)

@@ -26,9 +26,15 @@
  * every older one; a new kind of record or field means a new version. A truncated file has no
  * trailer (or no gzip end); a changed byte breaks gzip's CRC or the SHA-256. The file is
  * written to a temp name created 0600 (O_EXCL), fsynced and then linked or renamed into place,
- * so it is never world-readable, not even for a moment, and never seen half-written. */
+ * so it is never world-readable, not even for a moment, and never seen half-written.
+ *
+ * Every backup written is recorded in the store it came from (the setting BACKUP_SETTING:
+ * time, size, file name), so every server on that store exports its age in /metrics even when
+ * a CronJob in another pod made it. backup_to_dir names files by time, keeps the newest N and
+ * lets one backup run per directory at a time (flock on a lock file there). */
 #include "backup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -38,7 +44,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -147,7 +155,40 @@ static json_t *record_json(const struct store_record *r, struct backup_summary *
 
 static int emit_record(void *ud, const struct store_record *r) {
     struct writer *w = ud;
+    /* The record of past backups describes this installation, not its data (backup.h). */
+    if (r->kind == STORE_REC_SETTING && !strcmp(r->u.setting.key, BACKUP_SETTING)) return 0;
     return write_line(w, record_json(r, w->sum));
+}
+
+/* Records the backup at path in the store (the setting BACKUP_SETTING). */
+static int note_save(struct store *s, const char *path, const struct backup_summary *sum) {
+    const char *base = strrchr(path, '/');
+    json_t *doc = json_pack("{s:f, s:I, s:s}", "created", sum->created, "size", (json_int_t)sum->size, "file",
+                            base ? base + 1 : path);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    int rc = text ? store_put_setting_now(s, BACKUP_SETTING, text) : SCOUT_ENOMEM;
+    json_decref(doc);
+    free(text);
+    return rc;
+}
+
+int backup_note_load(struct store *s, struct backup_note *out) {
+    char *text = NULL;
+    json_t *doc;
+    int rc = store_get_setting(s, BACKUP_SETTING, &text);
+    memset(out, 0, sizeof *out);
+    if (rc != SCOUT_OK) return SCOUT_ESTORE;
+    doc = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    /* A record this build cannot read counts as none: the alert on the age then fires. */
+    if (json_is_number(json_object_get(doc, "created")) && json_is_integer(json_object_get(doc, "size"))) {
+        const char *file = json_string_value(json_object_get(doc, "file"));
+        out->created = json_number_value(json_object_get(doc, "created"));
+        out->size = (long long)json_integer_value(json_object_get(doc, "size"));
+        snprintf(out->file, sizeof out->file, "%s", file ? file : "");
+    }
+    json_decref(doc);
+    return SCOUT_OK;
 }
 
 /* Makes the directory entry of a renamed file durable. */
@@ -234,6 +275,8 @@ int backup_write(struct store *s, const char *path, bool force, struct backup_su
         goto fail;
     }
     sync_parent(path);
+    if (stat(path, &st) == 0) sum->size = (long long)st.st_size;
+    sum->recorded = note_save(s, path, sum) == SCOUT_OK;
     return SCOUT_OK;
 write_failed:
     snprintf(err, errlen, "writing %s failed: %s", tmp, errno ? strerror(errno) : "out of memory");
@@ -243,6 +286,137 @@ fail:
     if (fd >= 0) close(fd);
     unlink(tmp);
     return rc;
+}
+
+json_t *backup_summary_json(const char *file, const struct backup_summary *sum, bool written) {
+    char iso[40];
+    json_t *out;
+    util_iso8601(sum->created, iso, sizeof iso);
+    out = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "file", file, "version",
+                    sum->version, "source", sum->source, "created", iso, "records", (json_int_t)sum->records,
+                    "tests", (json_int_t)sum->tests, "rewards", (json_int_t)sum->rewards, "decisions",
+                    (json_int_t)sum->decisions, "assignments", (json_int_t)sum->assignments, "tokens",
+                    (json_int_t)sum->tokens, "settings", (json_int_t)sum->settings, "snapshots",
+                    (json_int_t)sum->snapshots, "sha256", sum->sha256);
+    if (out && written) {
+        json_object_set_new(out, "size", json_integer((json_int_t)sum->size));
+        json_object_set_new(out, "recorded", json_boolean(sum->recorded));
+    }
+    return out;
+}
+
+/* ---- backups into a directory ------------------------------------------------------------ */
+
+#define DIR_PREFIX "scout-"
+#define DIR_SUFFIX "Z.backup"
+#define DIR_NAME_LEN 33        /* scout-YYYYMMDDTHHMMSS.mmmZ.backup */
+#define DIR_LOCK ".scout-backup.lock"
+
+/* Whether name is one backup_to_dir made (only those are ever pruned). */
+static int is_dir_backup(const char *name) {
+    static const char shape[] = "scout-DDDDDDDDTDDDDDD.DDDZ.backup";
+    if (strlen(name) != DIR_NAME_LEN) return 0;
+    for (int i = 0; i < DIR_NAME_LEN; i++)
+        if (shape[i] == 'D' ? (name[i] < '0' || name[i] > '9') : name[i] != shape[i]) return 0;
+    return 1;
+}
+
+static int name_order(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Deletes the oldest backups of dir beyond keep; how many went. */
+static int prune_dir(const char *dir, int keep) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL, path[4400];
+    size_t n = 0, cap = 0;
+    int pruned = 0;
+    if (!d) return 0;
+    while ((e = readdir(d))) {
+        if (!is_dir_backup(e->d_name)) continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **g = realloc(names, ncap * sizeof *names);
+            if (!g) goto out;   /* without the whole list the oldest are unknown: delete nothing */
+            names = g;
+            cap = ncap;
+        }
+        if (!(names[n] = strdup(e->d_name))) goto out;
+        n++;
+    }
+    if (n > 0) qsort(names, n, sizeof *names, name_order);
+    for (size_t i = 0; i + (size_t)keep < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (unlink(path) == 0) pruned++;
+    }
+out:
+    closedir(d);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return pruned;
+}
+
+int backup_to_dir(struct store *s, const char *dir, int keep, struct backup_summary *sum, char *name, size_t namelen,
+                  int *pruned, char *err, size_t errlen) {
+    char path[4400];
+    int lock = -1, rc = SCOUT_ERR;
+    memset(sum, 0, sizeof *sum);
+    *pruned = 0;
+    if (keep < 1 || keep > BACKUP_KEEP_MAX) {
+        snprintf(err, errlen, "keep must be between 1 and %d", BACKUP_KEEP_MAX);
+        return SCOUT_EINVAL;
+    }
+    if (strlen(dir) + DIR_NAME_LEN + 40 >= sizeof path) {
+        snprintf(err, errlen, "the backup directory's path is too long");
+        return SCOUT_EINVAL;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create the backup directory %s: %s", dir, strerror(errno));
+        return SCOUT_ERR;
+    }
+    snprintf(path, sizeof path, "%s/" DIR_LOCK, dir);
+    if ((lock = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return SCOUT_ERR;
+    }
+    /* flock belongs to the open file, so a second backup is refused in this process too. */
+    if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, errno == EWOULDBLOCK ? "a backup into %s is already running; try again when it is done"
+                                                   : "cannot lock %s", dir);
+        rc = errno == EWOULDBLOCK ? SCOUT_ECONFLICT : SCOUT_ERR;
+        goto done;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {   /* two backups within one millisecond */
+        double now = util_now();
+        time_t sec = (time_t)now;
+        struct tm tm;
+        char stamp[32];
+        gmtime_r(&sec, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+        snprintf(name, namelen, DIR_PREFIX "%s.%03dZ.backup", stamp, (int)((now - (double)sec) * 1000.0) % 1000);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        rc = backup_write(s, path, false, sum, err, errlen);
+        if (rc != SCOUT_ECONFLICT) break;
+        usleep(2000);
+    }
+    if (rc == SCOUT_OK) *pruned = prune_dir(dir, keep);
+done:
+    close(lock);   /* releases the lock */
+    return rc;
+}
+
+int backup_keep_from_env(int *keep, char *err, size_t errlen) {
+    const char *v = getenv("SCOUT_BACKUP_KEEP");
+    long n;
+    *keep = BACKUP_KEEP_DEFAULT;
+    if (!v || !*v) return SCOUT_OK;
+    if (!util_parse_index(v, BACKUP_KEEP_MAX, &n) || n < 1) {
+        snprintf(err, errlen, "SCOUT_BACKUP_KEEP must be an integer between 1 and %d", BACKUP_KEEP_MAX);
+        return SCOUT_EINVAL;
+    }
+    *keep = (int)n;
+    return SCOUT_OK;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */

@@ -7,12 +7,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 
 #include "store/store.h"
 
 #define BACKUP_FORMAT "scout-backup"
 #define BACKUP_VERSION 1                      /* the newest format this build writes and reads */
 #define BACKUP_MAX_LINE (64u * 1024 * 1024)   /* one record's JSON text (a snapshot is the largest) */
+#define BACKUP_SETTING "last_backup"          /* the store's record of the latest backup (backup_note) */
+#define BACKUP_KEEP_DEFAULT 7                 /* backups a directory keeps (SCOUT_BACKUP_KEEP) */
+#define BACKUP_KEEP_MAX 1000
 
 /* What a backup file holds, as written or as read. */
 struct backup_summary {
@@ -23,14 +27,50 @@ struct backup_summary {
     long tests, rewards, decisions, assignments, tokens, settings, snapshots;
     long trimmed_snapshots;       /* snapshots whose covered events the shared store trimmed */
     char sha256[65];              /* hex, of every line before the trailer */
+    long long size;               /* bytes of the file (backup_write) */
+    bool recorded;                /* backup_write: the store took the record of it (backup_note) */
+};
+
+/* The latest backup of a store, as every backup_write records it in the store (the setting
+ * BACKUP_SETTING): so every server on that store, and not only the process that wrote the
+ * file, reports its age and size in /metrics. The record is about the installation, not its
+ * data: a backup file never carries it, so a restored store has none until its own first
+ * backup. */
+struct backup_note {
+    double created;               /* epoch seconds; 0: no backup recorded */
+    long long size;               /* bytes */
+    char file[256];               /* the file's name (not its directory) */
 };
 
 /* Writes a backup of everything s holds into path: a temp file beside it, created with mode
  * 0600, synced, then moved into place. An existing path is refused (SCOUT_ECONFLICT) unless
  * force. The store may be in use by running servers (see store_dump). On failure nothing is
- * left behind; err gets a sentence. */
+ * left behind; err gets a sentence. Once the file is in place the backup is recorded in the
+ * store (backup_note); a store that does not take the record leaves sum->recorded false and
+ * the backup stands. */
 int backup_write(struct store *s, const char *path, bool force, struct backup_summary *sum, char *err,
                  size_t errlen);
+
+/* What a backup holds, for people and scripts: file, version, source, created (ISO-8601),
+ * records, counts by kind, sha256, and when written also size and recorded. New reference. */
+json_t *backup_summary_json(const char *file, const struct backup_summary *sum, bool written);
+
+/* The latest backup recorded in s (created 0 when none was). SCOUT_OK, or SCOUT_ESTORE when
+ * the store cannot be read. */
+int backup_note_load(struct store *s, struct backup_note *out);
+
+/* A backup into the directory dir (created 0700 if missing) under a name made of the time,
+ * "scout-20250102T030405.123Z.backup" (names sort in time order), then deletes the oldest
+ * such files beyond keep (only files named that way: nothing else in dir is touched). One
+ * backup at a time per directory, across processes (a lock file in dir): while one runs,
+ * another gets SCOUT_ECONFLICT at once. The file's name goes to name (of namelen bytes) and
+ * the number of files deleted to *pruned. Other results as backup_write. */
+int backup_to_dir(struct store *s, const char *dir, int keep, struct backup_summary *sum, char *name, size_t namelen,
+                  int *pruned, char *err, size_t errlen);
+
+/* The number of backups to keep: SCOUT_BACKUP_KEEP when set, else BACKUP_KEEP_DEFAULT.
+ * SCOUT_EINVAL with a sentence when it is not an integer within 1..BACKUP_KEEP_MAX. */
+int backup_keep_from_env(int *keep, char *err, size_t errlen);
 
 /* Reads the whole backup at path and checks it: gzip intact, every record well formed, the
  * trailer present with the right record count and SHA-256. SCOUT_EINVAL with a sentence in

@@ -1,5 +1,6 @@
 /* cli.c — `scoutd token create|list|revoke [--data-dir DIR | --redis URL]`, and
- * `scoutd backup --out FILE` / `scoutd restore --in FILE` with the same store flags.
+ * `scoutd backup --out FILE | --out-dir DIR [--keep N]` / `scoutd restore --in FILE` with the
+ * same store flags.
  * Opens the same store a running server uses (SQLite WAL lets both write); the server sees a
  * token change within a second (tokens.c reloads on a version bump). A backup runs beside
  * running servers; a restore goes into a store no server uses yet (backup.h). Output is JSON,
@@ -152,22 +153,17 @@ done:
 
 static void backup_usage(void) {
     fprintf(stderr, "usage: scoutd backup [STORE] --out FILE [--force]\n"
+                    "       scoutd backup [STORE] --out-dir DIR [--keep N]\n"
                     "       scoutd restore [STORE] --in FILE [--force]\n"
                     "STORE: --data-dir DIR (default ./data, or SCOUT_DATA_DIR) or --redis URL (or REDIS_HOST...)\n"
                     "backup: a point-in-time copy of everything (tests, learned state, reward events, decisions,\n"
                     "  settings, token hashes) while servers keep serving; FILE is created with mode 0600 and an\n"
-                    "  existing FILE is kept unless --force.\n"
+                    "  existing FILE is kept unless --force. --out-dir names the file by the time\n"
+                    "  (scout-20250102T030405.123Z.backup), keeps the newest N such files (default 7, or\n"
+                    "  SCOUT_BACKUP_KEEP) and deletes older ones. Every backup is recorded in the store, so\n"
+                    "  every server reports it as scout_last_backup_timestamp_seconds.\n"
                     "restore: checks the whole FILE first and refuses a corrupt, truncated or newer one; writes\n"
                     "  into an empty store (no server running on it); --force clears Scout's data there first.\n");
-}
-
-static json_t *summary_json(const char *file, const struct backup_summary *sum) {
-    return json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "file", file, "version",
-                     sum->version, "source", sum->source, "records", (json_int_t)sum->records, "tests",
-                     (json_int_t)sum->tests, "rewards", (json_int_t)sum->rewards, "decisions",
-                     (json_int_t)sum->decisions, "assignments", (json_int_t)sum->assignments, "tokens",
-                     (json_int_t)sum->tokens, "settings", (json_int_t)sum->settings, "snapshots",
-                     (json_int_t)sum->snapshots, "sha256", sum->sha256);
 }
 
 /* argv[0] is "backup" or "restore". */
@@ -175,15 +171,16 @@ int cli_backup(int argc, char **argv) {
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'}, {"redis", required_argument, NULL, 'r'},
         {"out", required_argument, NULL, 'o'},      {"in", required_argument, NULL, 'i'},
+        {"out-dir", required_argument, NULL, 'O'},  {"keep", required_argument, NULL, 'k'},
         {"force", no_argument, NULL, 'f'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *redis = NULL, *file = NULL, *name = argv[0];
-    int restore = !strcmp(argv[0], "restore"), force = 0, c, rc;
+    const char *dir = NULL, *redis = NULL, *file = NULL, *out_dir = NULL, *keep_arg = NULL, *name = argv[0];
+    int restore = !strcmp(argv[0], "restore"), force = 0, keep = BACKUP_KEEP_DEFAULT, pruned = 0, c, rc;
     struct config cfg;
     struct store *store = NULL;
     struct backup_summary sum;
-    char err[768] = "";
+    char err[768] = "", fname[64] = "", path[4400];
     json_t *out;
 
     optind = 1;
@@ -193,19 +190,40 @@ int cli_backup(int argc, char **argv) {
         case 'r': redis = optarg; break;
         case 'o':
         case 'i':
+        case 'O':
             if ((c == 'i') != restore) {
-                fprintf(stderr, "scoutd %s: %s\n", name, restore ? "use --in FILE" : "use --out FILE");
+                fprintf(stderr, "scoutd %s: %s\n", name, restore ? "use --in FILE" : "use --out FILE or --out-dir DIR");
                 return 2;
             }
-            file = optarg;
+            if (c == 'O') out_dir = optarg;
+            else file = optarg;
+            break;
+        case 'k':
+            if (restore) {
+                backup_usage();
+                return 2;
+            }
+            keep_arg = optarg;
             break;
         case 'f': force = 1; break;
         default: backup_usage(); return 2;
         }
     }
-    if (!file || optind < argc) {
+    if ((!file && !out_dir) || (file && out_dir) || optind < argc || (keep_arg && !out_dir) || (out_dir && force)) {
         backup_usage();
         return 2;
+    }
+    if (out_dir) {
+        long k;
+        if (keep_arg && (!util_parse_index(keep_arg, BACKUP_KEEP_MAX, &k) || k < 1)) {
+            fprintf(stderr, "scoutd backup: --keep must be an integer between 1 and %d\n", BACKUP_KEEP_MAX);
+            return 2;
+        }
+        if (keep_arg) keep = (int)k;
+        else if (backup_keep_from_env(&keep, err, sizeof err) != SCOUT_OK) {
+            fprintf(stderr, "scoutd backup: %s\n", err);
+            return 2;
+        }
     }
     if (restore) {   /* the whole file is checked before the store is even opened */
         rc = backup_verify_file(file, &sum, err, sizeof err);
@@ -239,15 +257,26 @@ int cli_backup(int argc, char **argv) {
         config_free(&cfg);
         return rc == SCOUT_EINVAL ? 2 : 1;
     }
-    rc = restore ? backup_restore(store, file, force, &sum, err, sizeof err)
-                 : backup_write(store, file, force, &sum, err, sizeof err);
+    if (restore) {
+        rc = backup_restore(store, file, force, &sum, err, sizeof err);
+    } else if (out_dir) {
+        rc = backup_to_dir(store, out_dir, keep, &sum, fname, sizeof fname, &pruned, err, sizeof err);
+        snprintf(path, sizeof path, "%s/%s", out_dir, fname);
+        file = path;
+    } else {
+        rc = backup_write(store, file, force, &sum, err, sizeof err);
+    }
     store_close(store);
     config_free(&cfg);
     if (rc != SCOUT_OK) {
         fprintf(stderr, "scoutd %s: %s\n", name, err);
         return rc == SCOUT_EINVAL || rc == SCOUT_ECONFLICT ? 2 : 1;
     }
-    out = summary_json(file, &sum);
+    if (!restore && !sum.recorded)   /* the file stands; the age alert will say if this goes on */
+        fprintf(stderr, "scoutd backup: warning: the store did not take the record of this backup, so "
+                        "scout_last_backup_timestamp_seconds does not show it\n");
+    out = backup_summary_json(file, &sum, !restore);
+    if (out_dir) json_object_set_new(out, "pruned", json_integer(pruned));
     print_json(out);
     json_decref(out);
     return 0;

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <sodium.h>
 
+#include "backup.h"
+
 void config_usage(const char *prog) {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--ui-port Q] [--data-dir DIR]\n"
@@ -21,7 +23,7 @@ void config_usage(const char *prog) {
             "  SCOUT_PROTECTED_API SCOUT_AUTH_TOKEN(_FILE)\n"
             "  SCOUT_TOKEN_TTL_HOURS SCOUT_REQUEST_TIMEOUT SCOUT_THREADS SCOUT_SYNC SCOUT_LOG_LEVEL\n"
             "  SCOUT_METRICS_REQUIRE_TOKEN SCOUT_AUTH_MAX_FAILURES SCOUT_AUTH_BACKOFF_SECONDS\n"
-            "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS\n"
+            "  SCOUT_TRUSTED_PROXIES SCOUT_CORS_ORIGINS SCOUT_BACKUP_KEEP\n"
             "subcommands (operator CLI, no token needed; STORE: --data-dir DIR or --redis URL):\n"
             "  %s token create|list|revoke [STORE]\n"
             "  %s backup [STORE] --out FILE [--force]\n"
@@ -197,6 +199,15 @@ static int load_env(struct config *cfg) {
         return 0;
     if ((v = getenv("SCOUT_TRUSTED_PROXIES")) && *v && !parse_proxies(cfg, v)) return 0;
     if ((v = getenv("SCOUT_CORS_ORIGINS")) && *v) set_str(&cfg->cors_origins, v);
+    {
+        /* read where it is used (POST /admin/backup, the CLI); a bad value stops start-up */
+        char err[128];
+        int keep;
+        if (backup_keep_from_env(&keep, err, sizeof err) != SCOUT_OK) {
+            fprintf(stderr, "scoutd: %s\n", err);
+            return 0;
+        }
+    }
     return 1;
 }
 

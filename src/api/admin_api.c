@@ -1,11 +1,13 @@
-/* admin_api.c — /admin/...: protection state, the operator's settings and store health.
- * Settings are validated and committed by settings.c; this file only maps HTTP onto it. */
+/* admin_api.c — /admin/...: protection state, the operator's settings, store health and
+ * backups on demand. Settings are validated and committed by settings.c and backups written
+ * by backup.c; this file only maps HTTP onto them. */
 #include "api/api.h"
 
 #include <string.h>
 
 #include "api/api_util.h"
 #include "auth/tokens.h"
+#include "backup.h"
 #include "obs/log.h"
 #include "util/util.h"
 
@@ -248,4 +250,60 @@ void api_redis_health(struct app *app, const struct http_req *req, struct http_r
                                    json_object_get(cfg, "ttl"), "store", "embedded", "store_status",
                                    healthy ? "ok" : "unreachable"));
     json_decref(cfg);
+}
+
+/* POST /admin/backup {"keep"?: N}: a backup of the whole store into <data dir>/backups, the
+ * same as `scoutd backup --out-dir`. It runs on the request's thread (the store keeps serving
+ * beside it); a second one while it runs gets 409. */
+void api_backup(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    json_t *body = NULL, *v, *out;
+    struct backup_summary sum;
+    char dir[4200], name[64], err[768];
+    int keep, pruned = 0, rc;
+    if (req->body_len > 0 && !http_parse_body(req, resp, &body)) return;
+    if (body && !json_is_object(body) && !json_is_null(body)) {
+        http_error(resp, 422, "body must be a JSON object");
+        goto done;
+    }
+    if (backup_keep_from_env(&keep, err, sizeof err) != SCOUT_OK) {
+        http_error(resp, 500, "%s", err);
+        goto done;
+    }
+    if ((v = json_object_get(body, "keep"))) {
+        if (!json_is_integer(v)) {
+            http_error(resp, 422, "field 'keep' must be an integer");
+            goto done;
+        }
+        if (json_integer_value(v) < 1 || json_integer_value(v) > BACKUP_KEEP_MAX) {
+            http_error(resp, 400, "keep must be between 1 and %d", BACKUP_KEEP_MAX);
+            goto done;
+        }
+        keep = (int)json_integer_value(v);
+    }
+    if ((size_t)snprintf(dir, sizeof dir, "%s/backups", app->cfg->data_dir) >= sizeof dir) {
+        http_error(resp, 500, "the data directory's path is too long");
+        goto done;
+    }
+    rc = backup_to_dir(app->store, dir, keep, &sum, name, sizeof name, &pruned, err, sizeof err);
+    if (rc == SCOUT_ECONFLICT) {
+        http_error(resp, 409, "a backup is already running; try again when it is done");
+        goto done;
+    }
+    if (rc != SCOUT_OK) {
+        log_fields(LOG_ERROR, "backup failed", json_pack("{s:s, s:s, s:s}", "event", "backup_failed", "reason", err,
+                                                        "client", req->client));
+        if (rc == SCOUT_ESTORE) http_error(resp, 503, "the store could not be read; no backup was made, retry later");
+        else http_error(resp, 500, "the backup failed and nothing was kept: %s", err);
+        goto done;
+    }
+    log_fields(LOG_INFO, "backup created", json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "event", "backup_created",
+                                                     "file", name, "size", (json_int_t)sum.size, "records",
+                                                     (json_int_t)sum.records, "via", "api", "client", req->client));
+    out = backup_summary_json(name, &sum, true);
+    json_object_set_new(out, "directory", json_string(dir));
+    json_object_set_new(out, "keep", json_integer(keep));
+    json_object_set_new(out, "pruned", json_integer(pruned));
+    http_json(resp, 200, out);
+done:
+    json_decref(body);
 }

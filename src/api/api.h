@@ -44,6 +44,7 @@ void api_model_config(struct app *, const struct http_req *, struct http_resp *)
 void api_system_config(struct app *, const struct http_req *, struct http_resp *);
 void api_redis_config(struct app *, const struct http_req *, struct http_resp *);
 void api_redis_health(struct app *, const struct http_req *, struct http_resp *);
+void api_backup(struct app *, const struct http_req *, struct http_resp *);
 void api_set_protection(struct app *, const struct http_req *, struct http_resp *);
 void api_generate_token(struct app *, const struct http_req *, struct http_resp *);
 void api_list_tokens(struct app *, const struct http_req *, struct http_resp *);

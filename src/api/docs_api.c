@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/assets.h"
+#include "backup.h"
 #include "obs/metrics.h"
 #include "registry.h"
 
@@ -42,6 +43,18 @@ static void test_metrics(struct app *app, struct metrics_text *t) {
     registry_release_list(list, n);
 }
 
+/* The latest backup of the store, whoever made it (backup_note): 0 until the first one; left
+ * out while the store cannot be read (scout_store_up says so). */
+static void backup_metrics(struct app *app, struct metrics_text *t) {
+    struct backup_note note;
+    if (backup_note_load(app->store, &note) != SCOUT_OK) return;
+    metrics_printf(t, "# HELP scout_last_backup_timestamp_seconds When the latest backup of the store was taken "
+                      "(0: never).\n# TYPE scout_last_backup_timestamp_seconds gauge\n"
+                      "scout_last_backup_timestamp_seconds %.3f\n", note.created);
+    metrics_printf(t, "# HELP scout_last_backup_size_bytes Size of the latest backup file of the store (0: none).\n"
+                      "# TYPE scout_last_backup_size_bytes gauge\nscout_last_backup_size_bytes %lld\n", note.size);
+}
+
 void api_metrics(struct app *app, const struct http_req *req, struct http_resp *resp) {
     struct metrics_text t;
     int up = store_ping(app->store) == SCOUT_OK;
@@ -51,6 +64,7 @@ void api_metrics(struct app *app, const struct http_req *req, struct http_resp *
     store_render_metrics(app->store, &t);
     metrics_printf(&t, "# HELP scout_store_up Whether the store answers (1) or not (0).\n"
                        "# TYPE scout_store_up gauge\nscout_store_up %d\n", up);
+    backup_metrics(app, &t);
     if (!t.p) {
         http_error(resp, 503, "out of memory");
         return;

@@ -33,6 +33,7 @@ static const struct api_route ROUTES[] = {
     R("GET", "/admin/redis_config", api_redis_config, ACCESS_ADMIN),
     R("POST", "/admin/redis_config", api_redis_config, ACCESS_ADMIN),
     R("GET", "/admin/redis_health", api_redis_health, ACCESS_ADMIN),
+    R("POST", "/admin/backup", api_backup, ACCESS_ADMIN),
     R("GET", "/metrics", api_metrics, ACCESS_METRICS),
     R("GET", "/logs/stream", api_logs_stream, ACCESS_ADMIN),
     R("GET", "/docs", api_docs, ACCESS_OPEN),

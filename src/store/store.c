@@ -59,6 +59,10 @@ int store_put_setting(struct store *s, const char *key, const char *json) {
     return s->ops->put_setting(s, key, json);
 }
 
+int store_put_setting_now(struct store *s, const char *key, const char *json) {
+    return s->ops->put_setting_now ? s->ops->put_setting_now(s, key, json) : s->ops->put_setting(s, key, json);
+}
+
 int store_put_test(struct store *s, const char *id, const char *definition, double created) {
     return s->ops->put_test(s, id, definition, created);
 }

@@ -119,6 +119,9 @@ int store_load_rewards(struct store *s,
 /* Settings: small JSON documents by key. *out is malloc'd (caller frees) or NULL if unset. */
 int store_get_setting(struct store *s, const char *key, char **out);
 int store_put_setting(struct store *s, const char *key, const char *json);
+/* The same, also before store_start (a CLI that records its backup and serves nothing):
+ * committed at once on the caller's thread without starting the writer. */
+int store_put_setting_now(struct store *s, const char *key, const char *json);
 
 int store_put_test(struct store *s, const char *id, const char *definition, double created);
 int store_delete_test(struct store *s, const char *id);          /* SCOUT_ENOTFOUND if none */

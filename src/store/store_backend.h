@@ -17,6 +17,7 @@ struct store_ops {
     int (*start)(struct store *s);
     void (*close)(struct store *s);
     int (*put_setting)(struct store *s, const char *key, const char *json);
+    int (*put_setting_now)(struct store *s, const char *key, const char *json);   /* NULL: put_setting works unstarted */
     int (*put_test)(struct store *s, const char *id, const char *definition, double created);
     int (*delete_test)(struct store *s, const char *id);
     int (*set_rollout)(struct store *s, const char *id, long variant_id);

@@ -742,6 +742,18 @@ static int sq_put_setting(struct store *base, const char *key, const char *json)
     return submit(s, &op);
 }
 
+/* Before store_start (a CLI that only records its backup) the write connection is the
+ * caller's: one statement, committed at once, without starting the writer (whose settling of
+ * decisions belongs to the server). Once started, the writer takes it like any setting. */
+static int sq_put_setting_now(struct store *base, const char *key, const char *json) {
+    struct sq *s = (struct sq *)base;
+    sqlite3_stmt *st = s->st[ST_SETTING];
+    if (s->started) return sq_put_setting(base, key, json);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
 static int sq_put_test(struct store *base, const char *id, const char *definition, double created) {
     struct sq *s = (struct sq *)base;
     struct op op = {.kind = OP_PUT_TEST, .test_id = id, .u.put = {definition, created}};
@@ -1598,6 +1610,7 @@ static const struct store_ops sqlite_ops = {
     .start = sq_start,
     .close = sq_close,
     .put_setting = sq_put_setting,
+    .put_setting_now = sq_put_setting_now,
     .put_test = sq_put_test,
     .delete_test = sq_delete_test,
     .set_rollout = sq_set_rollout,

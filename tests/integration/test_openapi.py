@@ -522,6 +522,8 @@ def test_real_traffic_matches_the_documented_schemas(scout, api, doc):
     c("POST", "/admin/redis_config", {"ttl": 3600})
     c("POST", "/admin/redis_config", {"host": "localhost", "port": 6379, "ttl": 86400})
     c("GET", "/admin/redis_health")
+    assert c("POST", "/admin/backup", {"keep": 2})["tests"] == 2
+    assert c("POST", "/admin/backup", raw=b"")["keep"] == 7
 
     # tokens, with protection off
     assert c("GET", "/admin/tokens") == []
@@ -577,6 +579,7 @@ def test_error_answers_match_the_documented_schemas(scout, api, doc):
     c("POST", "/admin/generate_token", {"scope": "root"}, expect=400)
     tid = c("POST", "/admin/generate_token", {"scope": "client"})["id"]
     c("POST", f"/admin/tokens/{tid}/rotate", {"grace_seconds": -1}, expect=400)
+    c("POST", "/admin/backup", {"keep": 0}, expect=400)
 
     # 404: unknown test, unknown token, unknown path
     for path, method, _ in operations(doc):
@@ -607,6 +610,7 @@ def test_error_answers_match_the_documented_schemas(scout, api, doc):
     c("POST", "/admin/model_config", {"time_window_minutes": "60"}, expect=422)
     c("POST", "/admin/generate_token", {"ttl_seconds": 1.5}, expect=422)
     c("POST", f"/admin/tokens/{tid}/rotate", [], expect=422)
+    c("POST", "/admin/backup", {"keep": "7"}, expect=422)
     c("GET", "/logs/stream?level=verbose", expect=400)
 
     # 413, 414, 431: limits of the request itself

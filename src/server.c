@@ -548,10 +548,7 @@ void server_stop(struct server *srv, double grace) {
      * it races with the workers and can abort the process.) */
     atomic_store(&srv->draining, 1);
     logstream_close(srv->app->logstream);   /* live log streams end: they never finish alone */
-    while (atomic_load(&srv->inflight) > 0 && util_monotonic() < deadline) {
-        struct timespec ts = {0, 5 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    while (atomic_load(&srv->inflight) > 0 && util_monotonic() < deadline) util_sleep(0.005);
     if (srv->api) MHD_stop_daemon(srv->api);
     if (srv->ui) MHD_stop_daemon(srv->ui);
     pthread_mutex_lock(&srv->track_lock);

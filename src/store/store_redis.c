@@ -69,6 +69,8 @@
 #define READ_BLOCK_MS 100         /* XREAD BLOCK: how long the reader waits for new events */
 #define READ_COUNT 1000           /* events per stream per XREAD */
 #define READBACK_WAIT 1.0         /* seconds an update waits to see its own events applied */
+#define JOIN_WAIT 0.1             /* seconds a reward waits for a decision another replica queued */
+#define JOIN_STEP 0.005
 #define SETTLE_INTERVAL 0.25
 #define SETTLE_SLICE 1000
 #define TRIM_INTERVAL 1.0
@@ -78,14 +80,21 @@
 
 /* ---- the Lua scripts ----------------------------------------------------------------- */
 
-/* KEYS: events stream, meta. ARGV: now, prefix of decision keys, then per event 5 values:
- * request id ('' = none), variant (-1 = from the decision), reward, context ('' = none),
- * skip stored context (0/1). Returns per event {found, variant, outcome, context joined,
- * event id ('' when no event was added)}. */
+/* KEYS: events stream, meta. ARGV: now, prefix of decision keys, wait (0/1), then per event 5
+ * values: request id ('' = none), variant (-1 = from the decision), reward, context ('' =
+ * none), skip stored context (0/1). With wait 1, answers the status WAIT and writes nothing
+ * while a named decision is not in Redis yet (another replica may still have it queued).
+ * Returns per event {found, variant, outcome, context joined, event id ('' when no event was
+ * added)}. */
 static const char APPEND_LUA[] =
     "if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('NOTFOUND') end\n"
     "local now = tonumber(ARGV[1]); local out = {}\n"
-    "for i = 3, #ARGV, 5 do\n"
+    "if ARGV[3] == '1' then\n"
+    "  for i = 4, #ARGV, 5 do\n"
+    "    if ARGV[i] ~= '' and redis.call('EXISTS', ARGV[2] .. ARGV[i]) == 0 then return redis.status_reply('WAIT') end\n"
+    "  end\n"
+    "end\n"
+    "for i = 4, #ARGV, 5 do\n"
     "  local rid, v, r, c, skip = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3], ARGV[i+4]\n"
     "  local found, outcome, joined = 0, 0, ''\n"
     "  if rid ~= '' then\n"
@@ -563,8 +572,7 @@ static void read_once(struct rs *s, struct redis_link *l) {
     redisContext *c = redis_link_get(l);
     redisReply *r;
     if (!c) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
+        util_sleep(0.1);
         return;
     }
     pthread_mutex_lock(&s->follow_lock);
@@ -1218,8 +1226,7 @@ static void *writer_main(void *arg) {
             s->qlen += n + 1;
             pthread_cond_broadcast(&s->qspace);   /* writers waiting for room see Redis is away */
             pthread_mutex_unlock(&s->qlock);
-            struct timespec ts = {0, 50 * 1000000L};
-            nanosleep(&ts, NULL);
+            util_sleep(0.05);
             continue;
         } else {
             for (struct aop *op = batch, *next; op; op = next) {
@@ -1456,11 +1463,11 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     struct rs *s = RS(base);
     double t0 = util_monotonic();
     char evkey[128], metakey[128], prefix[128], now[40];
-    const char **argv = calloc((size_t)(7 + 5 * n), sizeof *argv);
+    const char **argv = calloc((size_t)(8 + 5 * n), sizeof *argv);
     char (*nums)[2][40] = calloc((size_t)n, sizeof *nums);
     struct stream_pos last = {0, 0};
-    int argc = 0, rc = SCOUT_ESTORE, have_last = 0;
-    double t = util_now();
+    int argc = 0, rc = SCOUT_ESTORE, have_last = 0, wait = 0, wait_arg;
+    double t = util_now(), join_deadline = util_monotonic() + JOIN_WAIT;
     redisReply *r = NULL;
     struct redis_link *l;
     if (!argv || !nums) {
@@ -1476,6 +1483,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     for (int i = 0; i < n; i++)
         if (ev[i].request_id) {   /* (queued or in the writer's hands: the flush waits for both) */
             if (rs_flush(base) != SCOUT_OK) goto out;
+            wait = 1;
             break;
         }
     snprintf(evkey, sizeof evkey, "scout:{%s}:events", test_id);
@@ -1489,6 +1497,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     argv[argc++] = metakey;
     argv[argc++] = now;
     argv[argc++] = prefix;
+    wait_arg = argc++;
     for (int i = 0; i < n; i++) {
         snprintf(nums[i][0], sizeof nums[i][0], "%ld", ev[i].variant_id);
         fmt_double(nums[i][1], sizeof nums[i][1], ev[i].reward);
@@ -1498,12 +1507,21 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
         argv[argc++] = ev[i].context ? ev[i].context : "";
         argv[argc++] = ev[i].skip_stored_context ? "1" : "0";
     }
-    l = redis_pool_take(&s->pool);
-    {
+    /* A decision answered by another replica reaches Redis from its queue within milliseconds:
+     * a reward naming it that arrives first waits for it (at most JOIN_WAIT), instead of being
+     * learned without its context or refused for want of a variant. */
+    for (;;) {
+        argv[wait_arg] = wait ? "1" : "0";
+        l = redis_pool_take(&s->pool);
         redisContext *c = redis_link_get(l);
         if (c && !(r = evalsha(s, c, argc, argv, NULL))) redis_link_fail(l, c->errstr);
+        redis_pool_give(&s->pool, l);
+        if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "WAIT")) break;
+        freeReplyObject(r);
+        r = NULL;
+        if (util_monotonic() >= join_deadline) wait = 0;   /* last try: join what is there */
+        else util_sleep(JOIN_STEP);
     }
-    redis_pool_give(&s->pool, l);
     if (!r) goto out;
     if (r->type == REDIS_REPLY_ERROR) {
         rc = strstr(r->str, "NOTFOUND") ? SCOUT_ENOTFOUND : SCOUT_ESTORE;

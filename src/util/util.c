@@ -22,6 +22,14 @@ double util_monotonic(void) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+void util_sleep(double seconds) {
+    struct timespec ts;
+    if (seconds <= 0) return;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 void util_iso8601(double t, char *buf, size_t len) {
     /* Round to whole milliseconds first: X.123 is stored just below .123 and truncating
      * would print .122. */

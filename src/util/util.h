@@ -14,6 +14,9 @@ double util_now(void);
 /* Monotonic seconds, for timeouts and intervals. */
 double util_monotonic(void);
 
+/* Sleeps for `seconds` (resumed after signals). */
+void util_sleep(double seconds);
+
 /* Formats t (epoch seconds) as "2026-11-24T21:34:41.123Z" into buf (at least 32 bytes). */
 void util_iso8601(double t, char *buf, size_t len);
 

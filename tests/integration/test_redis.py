@@ -432,6 +432,42 @@ def test_a_deleted_tests_keys_are_not_made_again_by_decisions_still_in_flight(re
     assert [k for k in keys if ":d:" not in k] == [], keys[:20]
 
 
+def test_a_reward_sent_to_another_replica_right_after_its_decision_joins_it(redis_pool, scout_factory):
+    """A client whose load balancer sends the fetch to A and the reward to B at once: A queues
+    the decision record for Redis, so B waits for it (briefly) instead of learning the reward
+    without its context, or refusing it for want of a variant."""
+    redis = redis_pool.start()
+    a, b = start_replicas(scout_factory, redis, 2)
+    mid = create_test(a, variants=LABELS3, policy="linucb", features=["device"])
+    poll(lambda: serves(b, mid), PROPAGATE, "replica B to serve the test")
+    misses, errors = [], []
+
+    def pairs(k):
+        with requests.Session() as sa, requests.Session() as sb:
+            for i in range(60):
+                rid = f"pair-{k}-{i}"
+                d = sa.post(a.url("/api/fetch_recommended_variant"), timeout=HTTP_TIMEOUT,
+                            json={"cb_model_id": mid, "request_id": rid, "context": {"device": "mobile"}})
+                u = sb.post(b.url(f"/api/update_model/{mid}"), timeout=HTTP_TIMEOUT,
+                            json={"updates": [{"request_id": rid, "reward": 1}]})
+                if d.status_code != 200 or u.status_code != 200:
+                    errors.append((d.status_code, u.status_code, u.text[:200]))
+                    continue
+                out = u.json()
+                if (out["redis_hits"], out["processed_updates"], out["missing_context"]) != (1, 1, 0):
+                    misses.append((rid, out))
+
+    threads = [threading.Thread(target=pairs, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [], errors[:5]
+    assert misses == [], f"{len(misses)} of 240 rewards did not join their decision: {misses[:3]}"
+    perf = {label: row["updates"] for label, row in details(b, mid)["performance_summary"].items()}
+    assert sum(perf.values()) == 240, perf
+
+
 # --------------------------------------------------------------------------- 4. Redis outage
 
 

@@ -12,6 +12,11 @@
  *   then that test's records, each with "test":<its id>, before the next test:
  *   {"type":"arm","variant","predictions"}
  *   {"type":"snapshot","id":"ms-seq","state":<base64>,"t","format","trimmed":"ms-seq"|null}
+ *                                                          — the state as of event "id"; the events
+ *                                                          before "trimmed" are not all there (or are
+ *                                                          history it was not folded from): a restore
+ *                                                          keeps the state and folds only the events
+ *                                                          after "id", into either store
  *   {"type":"reward","variant","reward","ts","context":<JSON text>|null,"request_id"|null,
  *    "id":"ms-seq"|null}                                   — in log order
  *   {"type":"decision","request_id","variant","propensity","explored","context","created",
@@ -31,7 +36,10 @@
  * Every backup written is recorded in the store it came from (the setting BACKUP_SETTING:
  * time, size, file name), so every server on that store exports its age in /metrics even when
  * a CronJob in another pod made it. backup_to_dir names files by time, keeps the newest N and
- * lets one backup run per directory at a time (flock on a lock file there). */
+ * lets one backup run per directory at a time (flock on a lock file there).
+ *
+ * A test export (backup.h) is one test's records in the same encoding, read back by the same
+ * record parser: a test moved between installations is checked exactly as a restored one. */
 #include "backup.h"
 
 #include <dirent.h>
@@ -151,6 +159,12 @@ static json_t *record_json(const struct store_record *r, struct backup_summary *
                          r->u.assignment.propensity, "created", r->u.assignment.created);
     }
     return NULL;
+}
+
+json_t *backup_record_json(const struct store_record *r) {
+    struct backup_summary uncounted;
+    memset(&uncounted, 0, sizeof uncounted);
+    return record_json(r, &uncounted);
 }
 
 static int emit_record(void *ud, const struct store_record *r) {
@@ -444,6 +458,7 @@ struct reader {
     char *err;
     size_t errlen;
     int failed;                      /* an error was reported in err */
+    const char *where;               /* a test export's part being read, or NULL: a backup's line */
 };
 
 static int fail(struct reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -585,6 +600,7 @@ static int read_line(struct reader *r) {
 /* ---- fields of a record ---- */
 
 static int bad(struct reader *r, const char *type, const char *field, const char *why) {
+    if (r->where) return fail(r, "the export's %s (a %s record): \"%s\" %s", r->where, type, field, why);
     return fail(r, "the backup is corrupt: line %ld (%s): \"%s\" %s", r->lineno, type, field, why);
 }
 
@@ -958,4 +974,128 @@ int backup_restore(struct store *s, const char *path, bool force, struct backup_
     reader_free(&r);
     close(fd);
     return rc;
+}
+
+/* ---- test exports ------------------------------------------------------------------------ */
+
+json_t *test_export_begin(const struct store_record *test, const char *source, const char *name, uint64_t updates,
+                          bool events) {
+    char iso[40];
+    json_t *doc, *rec = backup_record_json(test);
+    util_iso8601(util_now(), iso, sizeof iso);
+    doc = rec ? json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:[]}", "format", TEST_EXPORT_FORMAT,
+                          "version", TEST_EXPORT_VERSION, "exported_at", iso, "source", source, "model_id",
+                          test->test_id, "name", name, "updates", (json_int_t)updates, "events_included", events,
+                          "test", rec, "arms")
+              : NULL;
+    if (doc && events && json_object_set_new(doc, "events", json_array()) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return doc;
+}
+
+int test_export_add(json_t *doc, const struct store_record *r) {
+    json_t *list = NULL, *rec;
+    if (r->kind == STORE_REC_ARM) list = json_object_get(doc, "arms");
+    else if (r->kind == STORE_REC_REWARD) list = json_object_get(doc, "events");
+    else if (r->kind != STORE_REC_SNAPSHOT) return SCOUT_EINVAL;
+    if (r->kind != STORE_REC_SNAPSHOT && !json_is_array(list)) return SCOUT_EINVAL;
+    if (!(rec = backup_record_json(r))) return SCOUT_ENOMEM;
+    if (list) return json_array_append_new(list, rec) == 0 ? SCOUT_OK : SCOUT_ENOMEM;
+    return json_object_set_new(doc, "snapshot", rec) == 0 ? SCOUT_OK : SCOUT_ENOMEM;
+}
+
+void test_export_free(struct test_export *x) {
+    json_decref(x->doc);
+    free(x->recs);
+    free(x->state);
+    memset(x, 0, sizeof *x);
+}
+
+/* Parses one record object of an export, of the expected type, into rec. */
+static int export_record(struct reader *r, const char *where, json_t *o, const char *type, struct store_record *rec) {
+    json_t *t = json_object_get(o, "type");
+    r->where = where;
+    if (!json_is_object(o)) return fail(r, "the export's %s must be a JSON object (a %s record)", where, type);
+    if (!json_is_string(t) || strcmp(json_string_value(t), type))
+        return fail(r, "the export's %s must be a record of type \"%s\"", where, type);
+    return parse_record(r, type, o, rec);
+}
+
+int test_export_parse(const char *text, size_t len, struct test_export *x, int *status, char *err, size_t errlen) {
+    struct reader r;
+    struct backup_summary uncounted;
+    json_error_t jerr;
+    json_t *doc, *v, *arms, *events;
+    size_t narms, nevents, k = 0;
+    memset(x, 0, sizeof *x);
+    memset(&r, 0, sizeof r);
+    r.sum = &uncounted;
+    r.err = err;
+    r.errlen = errlen;
+    memset(&uncounted, 0, sizeof uncounted);
+    *status = 422;
+    if (!(doc = x->doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
+        *status = 400;
+        /* jansson's text may quote the input, newlines and all: the position says enough */
+        snprintf(err, errlen, "the body is not valid JSON (line %d, column %d)", jerr.line, jerr.column);
+        return SCOUT_EINVAL;
+    }
+    v = json_object_get(doc, "format");
+    if (!json_is_object(doc) || !json_is_string(v) || strcmp(json_string_value(v), TEST_EXPORT_FORMAT)) {
+        snprintf(err, errlen, "not a Scout test export (\"format\" must be \"%s\")", TEST_EXPORT_FORMAT);
+        return SCOUT_EINVAL;
+    }
+    v = json_object_get(doc, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        snprintf(err, errlen, "the export's \"version\" must be an integer of at least 1");
+        return SCOUT_EINVAL;
+    }
+    if (json_integer_value(v) > TEST_EXPORT_VERSION) {
+        snprintf(err, errlen, "the export has format version %lld, a newer format than this scoutd reads (%d): import "
+                              "it with a newer scoutd", (long long)json_integer_value(v), TEST_EXPORT_VERSION);
+        return SCOUT_EINVAL;
+    }
+    x->version = (int)json_integer_value(v);
+    v = json_object_get(doc, "source");
+    snprintf(x->source, sizeof x->source, "%s", json_is_string(v) ? json_string_value(v) : "");
+    arms = json_object_get(doc, "arms");
+    events = json_object_get(doc, "events");
+    if (arms && !json_is_array(arms)) {
+        snprintf(err, errlen, "the export's \"arms\" must be a list of arm records");
+        return SCOUT_EINVAL;
+    }
+    if (events && !json_is_null(events) && !json_is_array(events)) {
+        snprintf(err, errlen, "the export's \"events\" must be a list of reward records or null");
+        return SCOUT_EINVAL;
+    }
+    narms = json_array_size(arms);
+    nevents = json_array_size(events);
+    if (narms > SCOUT_MAX_VARIANTS || nevents > TEST_EXPORT_MAX_EVENTS) {
+        *status = 400;
+        snprintf(err, errlen, "the export holds %zu arm records and %zu events; an import takes at most %d and %d",
+                 narms, nevents, SCOUT_MAX_VARIANTS, TEST_EXPORT_MAX_EVENTS);
+        return SCOUT_EINVAL;
+    }
+    if (!(x->recs = calloc(narms + nevents + 2, sizeof *x->recs))) {
+        snprintf(err, errlen, "out of memory");
+        return SCOUT_ENOMEM;
+    }
+    if (export_record(&r, "test", json_object_get(doc, "test"), "test", &x->recs[k++]) < 0) goto bad;
+    for (size_t i = 0; i < narms; i++)
+        if (export_record(&r, "arms", json_array_get(arms, i), "arm", &x->recs[k++]) < 0) goto bad;
+    if (export_record(&r, "snapshot", json_object_get(doc, "snapshot"), "snapshot", &x->recs[k++]) < 0) goto bad;
+    x->state = r.state;   /* the snapshot record borrows it: it is ours now */
+    x->state_len = x->recs[k - 1].u.snapshot.len;
+    r.state = NULL;
+    for (size_t i = 0; i < nevents; i++)
+        if (export_record(&r, "events", json_array_get(events, i), "reward", &x->recs[k++]) < 0) goto bad;
+    x->n = k;
+    x->events = nevents;
+    return SCOUT_OK;
+bad:
+    free(r.state);
+    if (!strcmp(err, "out of memory")) return SCOUT_ENOMEM;
+    return SCOUT_EINVAL;
 }

@@ -25,7 +25,8 @@ struct backup_summary {
     double created;               /* epoch seconds */
     long records;                 /* lines before the trailer, the header included */
     long tests, rewards, decisions, assignments, tokens, settings, snapshots;
-    long trimmed_snapshots;       /* snapshots whose covered events the shared store trimmed */
+    long trimmed_snapshots;       /* snapshots whose events before them are not all there (trimmed, or
+                                     the history of an imported test) */
     char sha256[65];              /* hex, of every line before the trailer */
     long long size;               /* bytes of the file (backup_write) */
     bool recorded;                /* backup_write: the store took the record of it (backup_note) */
@@ -85,6 +86,55 @@ int backup_verify_file(const char *path, struct backup_summary *sum, char *err, 
  * store failure; err gets a sentence. */
 int backup_restore(struct store *s, const char *path, bool force, struct backup_summary *sum, char *err,
                    size_t errlen);
+
+/* ---- one test as one JSON document: GET /admin/tests/{id}/export, POST /admin/tests/import ----
+ *
+ * A test export moves one test between installations (either store, either way). It holds the
+ * records a backup holds for the test, each as a backup line writes it (the same encoding and
+ * the same checks on reading), in one JSON object:
+ *   {"format":"scout-test-export","version":1,"exported_at":ISO,"source":"sqlite"|"redis",
+ *    "model_id","name","updates","events_included":bool,      — for people; the import reads:
+ *    "test":{"type":"test",...}, "arms":[{"type":"arm",...}], "snapshot":{"type":"snapshot",...},
+ *    "events":[{"type":"reward",...}]}                          — events only when included
+ * The snapshot is the learned state (bandit/snapshot.h, base64): it covers the events, which
+ * travel as history and are never folded into it again; its "id" and "trimmed" mean nothing
+ * here. An import refuses a newer version, and reads every older one. */
+#define TEST_EXPORT_FORMAT "scout-test-export"
+#define TEST_EXPORT_VERSION 1
+#define TEST_EXPORT_MAX_EVENTS 10000   /* events one export carries (and one import takes) */
+
+/* A record as a backup line holds it, "type" included. New reference; NULL when out of memory. */
+json_t *backup_record_json(const struct store_record *r);
+
+/* A new export document of the test whose STORE_REC_TEST record is test (name and updates
+ * for people), from the store named source; with events, an empty "events" list to fill.
+ * New reference; NULL when out of memory. */
+json_t *test_export_begin(const struct store_record *test, const char *source, const char *name, uint64_t updates,
+                          bool events);
+
+/* Appends an ARM, the SNAPSHOT or a REWARD record of the test to doc. SCOUT_OK, SCOUT_EINVAL
+ * for another kind (or a reward without "events"), SCOUT_ENOMEM. */
+int test_export_add(json_t *doc, const struct store_record *r);
+
+/* An export document read back. recs borrow from doc and state (owned here). */
+struct test_export {
+    json_t *doc;
+    struct store_record *recs;    /* [0] the test, then its arms, the snapshot, its events */
+    size_t n;
+    size_t events;
+    unsigned char *state;         /* the snapshot's bytes */
+    size_t state_len;
+    int version;
+    char source[16];
+};
+
+/* Reads an export document from len bytes of JSON text and checks every record as a backup
+ * restore does. On failure: SCOUT_EINVAL with *status 400 (not JSON, or over a cap) or 422 (not
+ * an export, a newer format, a record of the wrong shape) and a sentence in err; SCOUT_ENOMEM.
+ * Memory is bounded by a small multiple of len. Free with test_export_free (also after a
+ * failure). */
+int test_export_parse(const char *text, size_t len, struct test_export *out, int *status, char *err, size_t errlen);
+void test_export_free(struct test_export *x);
 
 /* backup_verify_file's checks on bytes in memory: gzip-compressed, or (compressed false) the
  * JSON lines themselves. For the fuzz target. */

@@ -243,13 +243,6 @@ int cli_backup(int argc, char **argv) {
             return 2;
         }
     }
-    if (restore && !cfg.redis_host && sum.trimmed_snapshots) {
-        fprintf(stderr, "scoutd restore: this backup of a Redis store holds learned state whose events were trimmed "
-                        "(%ld snapshots); the embedded store keeps every event and cannot hold a snapshot: restore "
-                        "it into Redis\n", sum.trimmed_snapshots);
-        config_free(&cfg);
-        return 2;
-    }
     log_set_level("error");   /* the store's logs go to stderr; stdout carries the answer */
     rc = store_open_configured(&store, &cfg, err, sizeof err);
     if (rc != SCOUT_OK) {

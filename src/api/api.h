@@ -1,7 +1,8 @@
 /* api.h — the HTTP endpoints: one file per endpoint group, one route table.
  * tests_api.c: create/delete/list/details/rollout; decide_api.c: fetch and update;
  * eval_api.c: export of logged decisions and off-policy evaluation;
- * admin_api.c: /admin/...; docs_api.c: /docs, /openapi.json and health. */
+ * admin_api.c: /admin/...; transfer_api.c: one test's export and import;
+ * docs_api.c: /docs, /openapi.json and health. */
 #ifndef SCOUT_API_H
 #define SCOUT_API_H
 
@@ -45,6 +46,8 @@ void api_system_config(struct app *, const struct http_req *, struct http_resp *
 void api_redis_config(struct app *, const struct http_req *, struct http_resp *);
 void api_redis_health(struct app *, const struct http_req *, struct http_resp *);
 void api_backup(struct app *, const struct http_req *, struct http_resp *);
+void api_export_test(struct app *, const struct http_req *, struct http_resp *);
+void api_import_test(struct app *, const struct http_req *, struct http_resp *);
 void api_set_protection(struct app *, const struct http_req *, struct http_resp *);
 void api_generate_token(struct app *, const struct http_req *, struct http_resp *);
 void api_list_tokens(struct app *, const struct http_req *, struct http_resp *);

@@ -34,6 +34,8 @@ static const struct api_route ROUTES[] = {
     R("POST", "/admin/redis_config", api_redis_config, ACCESS_ADMIN),
     R("GET", "/admin/redis_health", api_redis_health, ACCESS_ADMIN),
     R("POST", "/admin/backup", api_backup, ACCESS_ADMIN),
+    RPS("GET", "/admin/tests/", "/export", api_export_test, ACCESS_ADMIN),   /* events hold contexts */
+    R("POST", "/admin/tests/import", api_import_test, ACCESS_ADMIN),
     R("GET", "/metrics", api_metrics, ACCESS_METRICS),
     R("GET", "/logs/stream", api_logs_stream, ACCESS_ADMIN),
     R("GET", "/docs", api_docs, ACCESS_OPEN),

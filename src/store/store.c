@@ -2,8 +2,11 @@
  * SQLite in the data directory (store_sqlite.c) or Redis (store_redis.c). */
 #include "store/store_backend.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "obs/metrics.h"
@@ -171,4 +174,37 @@ int store_dump(struct store *s, int (*emit)(void *ud, const struct store_record 
 int store_restore(struct store *s, bool force, int (*next)(void *ud, struct store_record *r), void *ud, char *err,
                   size_t errlen) {
     return s->ops->restore(s, force, next, ud, err, errlen);
+}
+
+int store_import_test(struct store *s, const struct store_record *recs, size_t n, char *err, size_t errlen) {
+    if (n < 2 || recs[0].kind != STORE_REC_TEST || !recs[0].test_id) {
+        snprintf(err, errlen, "an import starts with its test record and holds its snapshot");
+        return SCOUT_EINVAL;
+    }
+    return s->ops->import_test(s, recs, n, err, errlen);
+}
+
+int store_scan_rewards(struct store *s, const char *test_id, int (*cb)(void *ud, const struct store_record *r),
+                       void *ud) {
+    return s->ops->scan_rewards(s, test_id, cb, ud);
+}
+
+void store_next_event_id(struct store_event_pos *last, double ts, char *out, size_t len) {
+    uint64_t ms = isfinite(ts) && ts > 0 && ts < 1e13 ? (uint64_t)(ts * 1000.0) : 0;
+    if (ms < last->ms) ms = last->ms;
+    last->seq = ms == last->ms ? last->seq + 1 : 0;
+    last->ms = ms;
+    if (last->ms == 0 && last->seq == 0) last->seq = 1;   /* 0-0 is not a valid id */
+    snprintf(out, len, "%" PRIu64 "-%" PRIu64, last->ms, last->seq);
+}
+
+int store_parse_event_id(const char *id, struct store_event_pos *out) {
+    unsigned long long ms, seq;
+    int end = 0;
+    if (!id || id[0] < '0' || id[0] > '9' || sscanf(id, "%20llu-%20llu%n", &ms, &seq, &end) != 2 ||
+        (size_t)end != strlen(id) || strchr(id, '+') || strchr(id, ' '))
+        return 0;
+    out->ms = ms;
+    out->seq = seq;
+    return 1;
 }

@@ -189,12 +189,14 @@ void store_set_change_handler(struct store *s, store_change_fn fn, void *arg);
  * (take) on the thread that applies events, so a state always matches the event it is filed
  * under, and hands stored ones back (restore) when loading and when a replica fell behind
  * events trimmed meanwhile. States are opaque bytes to the store. The embedded store keeps
- * every event and never calls these. */
+ * every event and never takes snapshots; it holds the ones it is given (a restored backup of
+ * the shared store whose events were trimmed, an imported test) and hands them back when
+ * loading, before the events after them. */
 struct store_snapshots {
     /* The test's learned state now (*state malloc'd, the store frees it); non-zero: none. */
     int (*take)(void *arg, const char *test_id, unsigned char **state, size_t *len);
-    /* Replaces the test's learned state by a stored one; non-zero when it cannot (the bytes are
-     * not a state this build reads, or the test is gone). */
+    /* Replaces the test's learned state by a stored one; SCOUT_ENOTFOUND when the test is gone
+     * (not served), another non-zero value when the bytes are not a state this build reads. */
     int (*restore)(void *arg, const char *test_id, const unsigned char *state, size_t len);
     void *arg;
     double interval;          /* seconds between snapshots of a test that learned something */
@@ -203,6 +205,27 @@ struct store_snapshots {
 
 /* Sets the snapshot handlers; call before loading. The store copies *snap. */
 void store_set_snapshots(struct store *s, const struct store_snapshots *snap);
+
+/* Creates one test, learned state included, on a running store (a test moved from another
+ * installation: POST /admin/tests/import). recs[0] is its STORE_REC_TEST record (its rollout,
+ * decision counts and last decision time are kept); then its STORE_REC_ARM records, exactly one
+ * STORE_REC_SNAPSHOT (the state; its id, t and trimmed are ignored: the store files it under
+ * its own position) and its STORE_REC_REWARD records in log order (their ids are ignored).
+ * The snapshot covers every one of those events: they are kept as history (analytics, export,
+ * backups) and are never folded into the state, neither now nor at a restart; events appended
+ * later are folded after the snapshot, here and at every restart. All or nothing. The event
+ * handler is not called: the caller puts the state in memory. SCOUT_ECONFLICT when a test
+ * with this id exists, SCOUT_EINVAL for records of the wrong shape, SCOUT_ESTORE when the
+ * store failed; err gets a sentence. */
+struct store_record;
+int store_import_test(struct store *s, const struct store_record *recs, size_t n, char *err, size_t errlen);
+
+/* The reward events of a test in log order (the order a restart folds them), as
+ * STORE_REC_REWARD records (borrowed for the duration of the callback; id set by the shared
+ * store only). Reads in slices without holding the store between them. cb returning non-zero
+ * stops the walk (SCOUT_ERR). */
+int store_scan_rewards(struct store *s, const char *test_id, int (*cb)(void *ud, const struct store_record *r),
+                       void *ud);
 
 /* Waits until everything queued before the call is committed. */
 int store_flush(struct store *s);
@@ -291,7 +314,8 @@ enum store_record_kind {
     STORE_REC_TOKEN,        /* u.token: the hash of the secret, never the secret */
     STORE_REC_TEST,         /* u.test (its id is test_id) */
     STORE_REC_ARM,          /* u.arm: decisions counted per variant */
-    STORE_REC_SNAPSHOT,     /* u.snapshot: learned state filed by the shared store */
+    STORE_REC_SNAPSHOT,     /* u.snapshot: learned state the store holds (the shared store's periodic
+                               one; the embedded store's of an imported or restored test) */
     STORE_REC_REWARD,       /* u.reward: one reward event, in log order */
     STORE_REC_DECISION,     /* u.decision: a decision record with what became of it */
     STORE_REC_ASSIGNMENT,   /* u.assignment: a sticky assignment */

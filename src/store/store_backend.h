@@ -5,6 +5,7 @@
 #define SCOUT_STORE_BACKEND_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store/store.h"
@@ -46,11 +47,27 @@ struct store_ops {
     int (*dump)(struct store *s, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen);
     int (*restore)(struct store *s, bool force, int (*next)(void *ud, struct store_record *r), void *ud, char *err,
                    size_t errlen);
+    int (*import_test)(struct store *s, const struct store_record *recs, size_t n, char *err, size_t errlen);
+    int (*scan_rewards)(struct store *s, const char *test_id, int (*cb)(void *ud, const struct store_record *r),
+                        void *ud);
 };
 
 struct store {
     const struct store_ops *ops;
 };
+
+/* A position in a test's log of events, as the shared store numbers them ("ms-seq"). */
+struct store_event_pos {
+    uint64_t ms, seq;
+};
+
+/* The id the next event of a test gets when it has none of its own (an event of the embedded
+ * store, written into the shared store or into a backup): its time in ms, kept strictly
+ * increasing after *last, which it advances. out gets "ms-seq". */
+void store_next_event_id(struct store_event_pos *last, double ts, char *out, size_t len);
+
+/* Parses "ms-seq"; 0 when it is not one. */
+int store_parse_event_id(const char *id, struct store_event_pos *out);
 
 /* Writes scout_store_operations_total{op,result} for n operation kinds: every backend counts
  * its operations under the same names. */

@@ -240,16 +240,13 @@ static const char UNLOCK_LUA[] =
 
 /* ---- state ------------------------------------------------------------------------- */
 
-/* A stream position "ms-seq", comparable. */
-struct stream_pos {
-    uint64_t ms, seq;
-};
+/* Stream positions are struct store_event_pos ("ms-seq"), comparable with pos_le. */
 
 /* A test the reader follows. */
 struct followed {
     char id[SCOUT_ID_LEN + 1];
     char last[48];               /* last event id read ("0-0" at first) */
-    struct stream_pos pos;
+    struct store_event_pos pos;
     uint64_t since_snap;         /* events applied since this replica last snapshotted the test */
     double next_snap;            /* monotonic time of the next look at its snapshot */
 };
@@ -267,10 +264,10 @@ enum aop_kind { AOP_DECISION, AOP_STATS, AOP_TOUCH, AOP_FLUSH };
 
 /* Operations as /metrics counts them: the same names as the embedded store's. */
 enum rop { ROP_DECISION, ROP_REWARDS, ROP_PUT_TEST, ROP_DELETE_TEST, ROP_ROLLOUT, ROP_SETTING, ROP_FLUSH, ROP_TOKEN,
-           ROP_TOKEN_DELETE, ROP_ASSIGN, ROP_TEST_STATS, ROP_TOKEN_TOUCH, ROP_COUNT };
+           ROP_TOKEN_DELETE, ROP_ASSIGN, ROP_TEST_STATS, ROP_TOKEN_TOUCH, ROP_IMPORT, ROP_COUNT };
 static const char *const ROP_NAMES[ROP_COUNT] = {
     "decision", "rewards", "put_test", "delete_test", "rollout", "setting", "flush", "token", "token_delete",
-    "assignment", "test_stats", "token_touch",
+    "assignment", "test_stats", "token_touch", "import",
 };
 static const enum rop AOP_ROP[] = {[AOP_DECISION] = ROP_DECISION,
                                    [AOP_STATS] = ROP_TEST_STATS, [AOP_TOUCH] = ROP_TOKEN_TOUCH,
@@ -353,11 +350,11 @@ static void fmt_double(char *buf, size_t len, double v) {
     snprintf(buf, len, "%.17g", v);
 }
 
-static int parse_pos(const char *id, struct stream_pos *p) {
+static int parse_pos(const char *id, struct store_event_pos *p) {
     return sscanf(id, "%" SCNu64 "-%" SCNu64, &p->ms, &p->seq) == 2;
 }
 
-static int pos_le(struct stream_pos a, struct stream_pos b) {
+static int pos_le(struct store_event_pos a, struct store_event_pos b) {
     return a.ms < b.ms || (a.ms == b.ms && a.seq <= b.seq);
 }
 
@@ -517,6 +514,8 @@ static void apply_entry(struct rs *s, const char *test_id, const redisReply *fie
 /* Applies one catalog entry: tells the app, then follows (or forgets) the test's stream — in
  * that order, so a new test is registered before any of its events arrive. */
 static void catch_up_trimmed(struct rs *s, struct redis_link *l, const char *test_id, const char *upto);
+static int restore_snapshot(struct rs *s, struct redis_link *l, const char *test_id, char *id, size_t idlen,
+                            int *trimmed);
 
 static void apply_change(struct rs *s, struct redis_link *l, const redisReply *entry) {
     redisContext *c = l->c;
@@ -539,7 +538,19 @@ static void apply_change(struct rs *s, struct redis_link *l, const redisReply *e
         ev.definition = def->str;
         ev.created = meta && meta->type == REDIS_REPLY_ARRAY && meta->element[0]->str ? strtod(meta->element[0]->str, NULL) : 0;
         if (s->on_change) s->on_change(s->change_arg, &ev);
-        follow(s, id, "0-0");
+        {   /* A test made here is followed already; one imported elsewhere starts from its
+             * snapshot (the events before it are history, not what its state was folded from). */
+            char snap[48] = "";
+            int known, gone;
+            pthread_mutex_lock(&s->follow_lock);
+            known = find_followed(s, id) != NULL;
+            pthread_mutex_unlock(&s->follow_lock);
+            if (!known && restore_snapshot(s, l, id, snap, sizeof snap, &gone) == SCOUT_EINVAL && gone)
+                log_fields(LOG_ERROR, "a new test's snapshot cannot be read: its learned state misses what it "
+                                      "covers until this replica restarts with a release that reads it",
+                           json_pack("{s:s, s:s}", "event", "snapshot_unreadable", "model_id", id));
+            if (!known) follow(s, id, snap[0] ? snap : "0-0");
+        }
     } else if (!strcmp(op, "delete") && id) {
         ev.kind = STORE_TEST_DELETED;
         unfollow(s, id);
@@ -636,7 +647,7 @@ static void read_once(struct rs *s, struct redis_link *l) {
             for (size_t e = 0; e < entries->elements; e++) {
                 redisReply *entry = entries->element[e];
                 struct followed *f;
-                struct stream_pos pos;
+                struct store_event_pos pos;
                 int fresh;
                 if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 || !parse_pos(entry->element[0]->str, &pos))
                     continue;
@@ -676,7 +687,7 @@ done:
 
 /* Sets the position the reader continues from (after a restored snapshot). */
 static void set_position(struct rs *s, const char *test_id, const char *id) {
-    struct stream_pos pos;
+    struct store_event_pos pos;
     pthread_mutex_lock(&s->follow_lock);
     struct followed *f = find_followed(s, test_id);
     if (f && parse_pos(id, &pos)) {
@@ -779,7 +790,7 @@ static void snapshot_step(struct rs *s, struct redis_link *l) {
 /* A replica learned that events of a test before `upto` were trimmed: if it had not read them
  * all, it takes the snapshot that covers them and continues after it. */
 static void catch_up_trimmed(struct rs *s, struct redis_link *l, const char *test_id, const char *upto) {
-    struct stream_pos gone, pos;
+    struct store_event_pos gone, pos;
     int behind = 0, trimmed;
     char id[48];
     if (!parse_pos(upto, &gone)) return;
@@ -817,7 +828,7 @@ static void *reader_main(void *arg) {
 }
 
 /* Waits until the reader applied the test's stream up to pos (bounded). */
-static void wait_applied(struct rs *s, const char *test_id, struct stream_pos pos) {
+static void wait_applied(struct rs *s, const char *test_id, struct store_event_pos pos) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += (long)(READBACK_WAIT * 1e9);
@@ -1465,7 +1476,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     char evkey[128], metakey[128], prefix[128], now[40];
     const char **argv = calloc((size_t)(8 + 5 * n), sizeof *argv);
     char (*nums)[2][40] = calloc((size_t)n, sizeof *nums);
-    struct stream_pos last = {0, 0};
+    struct store_event_pos last = {0, 0};
     int argc = 0, rc = SCOUT_ESTORE, have_last = 0, wait = 0, wait_arg;
     double t = util_now(), join_deadline = util_monotonic() + JOIN_WAIT;
     redisReply *r = NULL;
@@ -1531,7 +1542,7 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     if (r->type != REDIS_REPLY_ARRAY || (int)r->elements != n) goto out;
     for (int i = 0; i < n; i++) {
         redisReply *e = r->element[i];
-        struct stream_pos pos;
+        struct store_event_pos pos;
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 5) goto out;
         ev[i].found = e->element[0]->integer == 1;
         ev[i].variant_id = (long)e->element[1]->integer;
@@ -2473,19 +2484,8 @@ static int holds_scout_keys(struct redis_link *l, int *out) {
     return SCOUT_OK;
 }
 
-/* The id the next event of a test gets when the record has none (a backup of the embedded
- * store): its time in ms, kept strictly increasing. */
-static void next_event_id(struct stream_pos *last, double ts, char *out, size_t len) {
-    uint64_t ms = isfinite(ts) && ts > 0 && ts < 1e13 ? (uint64_t)(ts * 1000.0) : 0;
-    if (ms < last->ms) ms = last->ms;
-    last->seq = ms == last->ms ? last->seq + 1 : 0;
-    last->ms = ms;
-    if (last->ms == 0 && last->seq == 0) last->seq = 1;   /* 0-0 is not a valid id */
-    snprintf(out, len, "%" PRIu64 "-%" PRIu64, last->ms, last->seq);
-}
-
 /* Queues the writes of one record. */
-static int restore_record(struct pipe *p, const struct store_record *r, struct stream_pos *last, double now,
+static int restore_record(struct pipe *p, const struct store_record *r, struct store_event_pos *last, double now,
                           char *err, size_t errlen) {
     char a[5][40];
     const char *t = r->test_id;
@@ -2509,7 +2509,7 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
         break;
     }
     case STORE_REC_TEST:
-        *last = (struct stream_pos){0, 0};
+        *last = (struct store_event_pos){0, 0};
         fmt_double(a[0], sizeof a[0], r->u.test.created);
         fmt_double(a[1], sizeof a[1], r->u.test.last_prediction);
         pipe_cmd(p, "HSET scout:{%s}:meta created %s rollout %ld predictions %" PRIu64 " last_prediction %s", t, a[0],
@@ -2528,7 +2528,7 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
         break;
     case STORE_REC_REWARD: {
         char id[48];
-        struct stream_pos pos;
+        struct store_event_pos pos;
         if (r->u.reward.id) {
             if (!parse_pos(r->u.reward.id, &pos) || pos_le(pos, *last)) {
                 snprintf(err, errlen, "test %s: event ids out of order (%s)", t, r->u.reward.id);
@@ -2537,7 +2537,7 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
             *last = pos;
             snprintf(id, sizeof id, "%" PRIu64 "-%" PRIu64, pos.ms, pos.seq);
         } else {
-            next_event_id(last, r->u.reward.ts, id, sizeof id);
+            store_next_event_id(last, r->u.reward.ts, id, sizeof id);
         }
         fmt_double(a[0], sizeof a[0], r->u.reward.reward);
         fmt_double(a[1], sizeof a[1], r->u.reward.ts);
@@ -2587,7 +2587,7 @@ static int rs_restore(struct store *base, bool force, int (*next)(void *ud, stru
     struct rs *s = RS(base);
     struct pipe p = {0};
     struct store_record rec;
-    struct stream_pos last = {0, 0};
+    struct store_event_pos last = {0, 0};
     double now = util_now();
     int rc = SCOUT_ESTORE, holds = 0, got, wrote = 0;
     p.l = redis_pool_take(&s->pool);
@@ -2636,6 +2636,152 @@ out:
                                                   : " (and deleting what was written failed: clear scout:* by hand)");
     }
     redis_pool_give(&s->pool, p.l);
+    return rc;
+}
+
+/* ---- one test moved in, one test's events read ------------------------------------------- */
+
+/* Claims the id (HSETNX on the list of tests, so two imports of one id cannot both win), then
+ * writes the test's meta, counters, events and snapshot pipelined, and only then tells the
+ * replicas (catalog "put"): they load the snapshot and follow the events after it. The events
+ * get ids from their times (never later than now, so the test's next events come after them);
+ * the snapshot is filed under the last one's id with "trimmed" there, so an unreadable
+ * snapshot stops a start instead of a replay of history it was not folded from. A failure
+ * deletes what was written. */
+static int rs_import_test(struct store *base, const struct store_record *recs, size_t n, char *err, size_t errlen) {
+    struct rs *s = RS(base);
+    double t0 = util_monotonic(), now = util_now();
+    const char *t = recs[0].test_id;
+    const struct store_record *snap = NULL;
+    struct store_event_pos last = {0, 0};
+    struct pipe p = {0};
+    char snap_id[48] = "", evid[48], a[3][40];
+    redisReply *r = NULL;
+    int rc = SCOUT_ESTORE, claimed = 0;
+    for (size_t i = 0; i < n; i++) {
+        enum store_record_kind k = recs[i].kind;
+        if ((k == STORE_REC_TEST) != (i == 0) || !recs[i].test_id || strcmp(recs[i].test_id, t) ||
+            (k != STORE_REC_TEST && k != STORE_REC_ARM && k != STORE_REC_SNAPSHOT && k != STORE_REC_REWARD) ||
+            (k == STORE_REC_SNAPSHOT && snap)) {
+            snprintf(err, errlen, "an import holds one test, its counters, one snapshot and its events");
+            return SCOUT_EINVAL;
+        }
+        if (k == STORE_REC_SNAPSHOT) snap = &recs[i];
+    }
+    if (!snap) {
+        snprintf(err, errlen, "an import needs the test's learned state");
+        return SCOUT_EINVAL;
+    }
+    p.l = redis_pool_take(&s->pool);
+    r = redis_link_command(p.l, "HSETNX scout:tests %s %s", t, recs[0].u.test.definition);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, errlen, "Redis failed: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+        goto out;
+    }
+    if (r->integer == 0) {
+        snprintf(err, errlen, "a test with id %s exists", t);
+        rc = SCOUT_ECONFLICT;
+        goto out;
+    }
+    claimed = 1;
+    if (!(p.c = redis_link_get(p.l))) {
+        snprintf(err, errlen, "Redis went away");
+        goto out;
+    }
+    fmt_double(a[0], sizeof a[0], recs[0].u.test.created);
+    fmt_double(a[1], sizeof a[1], recs[0].u.test.last_prediction);
+    pipe_cmd(&p, "HSET scout:{%s}:meta created %s rollout %ld predictions %" PRIu64 " last_prediction %s", t, a[0],
+             recs[0].u.test.rollout_variant, recs[0].u.test.predictions, a[1]);
+    for (size_t i = 1; i < n; i++) {
+        const struct store_record *x = &recs[i];
+        if (x->kind == STORE_REC_ARM) {
+            pipe_cmd(&p, "HSET scout:{%s}:armpred %ld %" PRIu64, t, x->u.arm.variant_id, x->u.arm.predictions);
+        } else if (x->kind == STORE_REC_REWARD) {
+            store_next_event_id(&last, x->u.reward.ts < now ? x->u.reward.ts : now, evid, sizeof evid);
+            snprintf(snap_id, sizeof snap_id, "%s", evid);
+            fmt_double(a[0], sizeof a[0], x->u.reward.reward);
+            fmt_double(a[1], sizeof a[1], x->u.reward.ts);
+            pipe_cmd(&p, "XADD scout:{%s}:events %s v %ld r %s c %s q %s t %s", t, evid, x->u.reward.variant_id, a[0],
+                     x->u.reward.context ? x->u.reward.context : "",
+                     x->u.reward.request_id ? x->u.reward.request_id : "", a[1]);
+        }
+    }
+    if (!snap_id[0]) store_next_event_id(&last, 0, snap_id, sizeof snap_id);
+    snprintf(a[2], sizeof a[2], "%lld", (long long)(now * 1000.0));
+    pipe_cmd(&p, "HSET scout:{%s}:snap id %s state %b t %s format %ld trimmed %s", t, snap_id, snap->u.snapshot.state,
+             snap->u.snapshot.len, a[2], snap->u.snapshot.format, snap_id);
+    if (pipe_drain(&p) != SCOUT_OK) {
+        snprintf(err, errlen, "%s", p.why[0] ? p.why : "writing to Redis failed");
+        goto out;
+    }
+    follow(s, t, snap_id);
+    if (!announce(p.l, "put", "id", t)) {
+        unfollow(s, t);
+        snprintf(err, errlen, "Redis failed while announcing the test");
+        goto out;
+    }
+    rc = SCOUT_OK;
+    /* A rollout travels as its own change, after the test it belongs to; the test stands
+     * without it (the replicas that missed it read it from the meta at their next start). */
+    if (recs[0].u.test.rollout_variant >= 0 && !announce(p.l, "rollout", "id", t))
+        log_msg(LOG_WARN, "store: test %s was imported, but its rollout was not announced to the other replicas", t);
+out:
+    if (p.c && p.pending) pipe_drain(&p);
+    if (rc == SCOUT_ESTORE && claimed) {   /* nobody was told of the test: take it back */
+        redisReply *d = redis_link_command(p.l, "DEL scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred "
+                                                "scout:{%s}:snap", t, t, t, t);
+        redisReply *h = redis_link_command(p.l, "HDEL scout:tests %s", t);
+        if (d) freeReplyObject(d);
+        if (h) freeReplyObject(h);
+    }
+    redis_pool_give(&s->pool, p.l);
+    if (r) freeReplyObject(r);
+    count_op(s, ROP_IMPORT, rc == SCOUT_OK || rc == SCOUT_ECONFLICT, t0);
+    return rc;
+}
+
+static int rs_scan_rewards(struct store *base, const char *test_id, int (*cb)(void *ud, const struct store_record *r),
+                           void *ud) {
+    struct rs *s = RS(base);
+    char from[50] = "-";
+    int rc = SCOUT_OK;
+    for (;;) {
+        struct redis_link *l = redis_pool_take(&s->pool);
+        redisReply *r = redis_link_command(l, "XRANGE scout:{%s}:events %s + COUNT %d", test_id, from, READ_COUNT);
+        size_t got;
+        redis_pool_give(&s->pool, l);   /* the callback runs without holding a link */
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            if (r) freeReplyObject(r);
+            return SCOUT_ESTORE;
+        }
+        got = r->elements;
+        for (size_t e = 0; e < got && rc == SCOUT_OK; e++) {
+            const redisReply *entry = r->element[e], *f;
+            const char *v, *rw, *c, *q;
+            struct store_record rec;
+            if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
+            f = entry->element[1];
+            snprintf(from, sizeof from, "(%s", entry->element[0]->str);
+            v = hash_field(f, "v");
+            rw = hash_field(f, "r");
+            c = hash_field(f, "c");
+            q = hash_field(f, "q");
+            if (!v || !rw) continue;   /* not an event the server learns (apply_entry skips it too) */
+            memset(&rec, 0, sizeof rec);
+            rec.kind = STORE_REC_REWARD;
+            rec.test_id = test_id;
+            rec.u.reward.variant_id = strtol(v, NULL, 10);
+            rec.u.reward.reward = strtod(rw, NULL);
+            rec.u.reward.ts = num_field(f, "t", 0);
+            rec.u.reward.context = c && *c ? c : NULL;
+            rec.u.reward.request_id = q && *q ? q : NULL;
+            rec.u.reward.id = entry->element[0]->str;
+            if (!isfinite(rec.u.reward.reward) || rec.u.reward.variant_id < 0) continue;
+            if (cb(ud, &rec) != 0) rc = SCOUT_ERR;
+        }
+        freeReplyObject(r);
+        if (got < READ_COUNT || rc != SCOUT_OK) break;
+    }
     return rc;
 }
 
@@ -2695,6 +2841,8 @@ static const struct store_ops redis_ops = {
     .set_event_handler = rs_set_event_handler,
     .set_change_handler = rs_set_change_handler,
     .set_snapshots = rs_set_snapshots,
+    .import_test = rs_import_test,
+    .scan_rewards = rs_scan_rewards,
     .start = rs_start,
     .close = rs_close,
     .put_setting = rs_put_setting,

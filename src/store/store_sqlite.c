@@ -10,7 +10,12 @@
  * A decision of a test with a reward wait time is settled by the writer when the wait is over
  * (at most SETTLE_SLICE per step): its summed rewards (aggregation "sum") or the test's default
  * reward (no reward came) become one reward event, committed and then handed to the event
- * handler, exactly like the events of an update request. */
+ * handler, exactly like the events of an update request.
+ * Learned state is the fold of a test's events, with one exception: a test may have a snapshot
+ * (table snapshots: its state as bytes and the seq of the last reward event it covers), made by
+ * an import from another installation or by the restore of a Redis backup whose events were
+ * trimmed. Loading puts the snapshot back and folds only the test's events after that seq; the
+ * events it covers stay as history. The store never takes snapshots of its own. */
 #include "store/store_backend.h"
 
 #include <errno.h>
@@ -68,11 +73,14 @@ static const char *SCHEMA =
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, scope INTEGER NOT NULL, hash BLOB NOT NULL,"
     "  created REAL NOT NULL, expires REAL NOT NULL, last_used REAL NOT NULL,"
     "  revoked REAL NOT NULL, rotated REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS snapshots("
+    "  test_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL, t REAL NOT NULL,"
+    "  format INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('tokens_version', '0');";
 
 enum op_kind {
     OP_DECISION, OP_REWARDS, OP_PUT_TEST, OP_DELETE_TEST, OP_ROLLOUT, OP_SETTING, OP_FLUSH, OP_TOKEN, OP_TOKEN_DELETE,
-    OP_ASSIGN, OP_TEST_STATS, OP_TOKEN_TOUCH
+    OP_ASSIGN, OP_TEST_STATS, OP_TOKEN_TOUCH, OP_IMPORT, OP_COUNT
 };
 
 /* A queued write. Waiting ops live on the caller's stack; decisions are malloc'd and freed
@@ -105,6 +113,12 @@ struct op {
             char id[17];
             double when;
         } touch;
+        struct {
+            const struct store_record *recs;
+            size_t n;
+            char *err;
+            size_t errlen;
+        } import;
     } u;
 };
 
@@ -163,18 +177,20 @@ struct sq {
     int settle_backlog;
     store_event_fn on_event;      /* receives every event after its commit */
     void *event_arg;
+    struct store_snapshots snap;  /* restore: hands stored snapshots back when loading */
     /* Figures for /metrics, updated by the writer. */
-    _Atomic uint64_t ops_done[OP_TOKEN_TOUCH + 1];
-    _Atomic uint64_t ops_failed[OP_TOKEN_TOUCH + 1];
+    _Atomic uint64_t ops_done[OP_COUNT];
+    _Atomic uint64_t ops_failed[OP_COUNT];
     _Atomic uint64_t purged;
     _Atomic uint64_t settled;
     struct histogram commit_latency;
 };
 
-static const char *OP_NAMES[OP_TOKEN_TOUCH + 1] = {
+static const char *OP_NAMES[OP_COUNT] = {
     [OP_DECISION] = "decision", [OP_REWARDS] = "rewards",   [OP_PUT_TEST] = "put_test",
     [OP_DELETE_TEST] = "delete_test", [OP_ROLLOUT] = "rollout", [OP_SETTING] = "setting",
     [OP_FLUSH] = "flush", [OP_TOKEN] = "token", [OP_TOKEN_DELETE] = "token_delete", [OP_TOKEN_TOUCH] = "token_touch",
+    [OP_IMPORT] = "import",
     [OP_ASSIGN] = "assignment", [OP_TEST_STATS] = "test_stats",
 };
 
@@ -483,6 +499,10 @@ static void sq_set_change_handler(struct store *base, store_change_fn fn, void *
     (void)arg;
 }
 
+static void sq_set_snapshots(struct store *base, const struct store_snapshots *snap) {
+    ((struct sq *)base)->snap = *snap;
+}
+
 static void sq_set_event_handler(struct store *base, store_event_fn fn, void *arg) {
     struct sq *s = (struct sq *)base;
     s->on_event = fn;
@@ -491,6 +511,7 @@ static void sq_set_event_handler(struct store *base, store_event_fn fn, void *ar
 
 static int do_delete(struct sq *s, const char *id) {
     static const char *sql[] = {"DELETE FROM rewards WHERE test_id=?", "DELETE FROM decisions WHERE test_id=?",
+                                "DELETE FROM snapshots WHERE test_id=?",
                                 "DELETE FROM assignments WHERE test_id=?",
                                 "DELETE FROM arm_predictions WHERE test_id=?", "DELETE FROM tests WHERE id=?"};
     int rc = SCOUT_OK;
@@ -519,6 +540,8 @@ static void bind_token(sqlite3_stmt *st, const struct store_token *tk) {
     sqlite3_bind_double(st, 8, tk->revoked);
     sqlite3_bind_double(st, 9, tk->rotated);
 }
+
+static int do_import(struct sq *s, struct op *op);
 
 static int do_op(struct sq *s, struct op *op, struct tally **t, size_t *nt, size_t *ct) {
     sqlite3_stmt *st;
@@ -584,6 +607,10 @@ static int do_op(struct sq *s, struct op *op, struct tally **t, size_t *nt, size
         sqlite3_bind_double(st, 1, op->u.touch.when);
         sqlite3_bind_text(st, 2, op->u.touch.id, -1, SQLITE_STATIC);
         return step_done(st);
+    case OP_IMPORT:
+        return do_import(s, op);
+    case OP_COUNT:
+        break;
     }
     return SCOUT_ERR;
 }
@@ -929,14 +956,46 @@ static int reward_row(void *ud, sqlite3_stmt *st) {
         sqlite3_column_double(st, 2), (const char *)sqlite3_column_text(st, 3), sqlite3_column_double(st, 4));
 }
 
+/* Hands every stored snapshot back (loading, after the tests). One that cannot be read stops
+ * the start: the events before it are not the history its state was folded from, so a replay
+ * would serve part of the learned state as if it were all of it. */
+static int restore_snapshots(struct sq *s) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_OK, step;
+    if (sqlite3_prepare_v2(s->wdb, "SELECT test_id, state FROM snapshots ORDER BY test_id", -1, &st, NULL) != SQLITE_OK) {
+        log_msg(LOG_ERROR, "store: %s", sqlite3_errmsg(s->wdb));
+        return SCOUT_ESTORE;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const unsigned char *state = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        int got = s->snap.restore && id ? s->snap.restore(s->snap.arg, id, state, len) : SCOUT_ERR;
+        if (got == SCOUT_OK || got == SCOUT_ENOTFOUND) continue;   /* not found: the test is not served */
+        log_msg(LOG_ERROR, "store: test %s has a snapshot of its learned state that this build cannot read, and "
+                           "its events before it are not the whole history: refusing to start with part of its "
+                           "learned state (run the release that wrote it)", id ? id : "?");
+        rc = SCOUT_ESTORE;
+        break;
+    }
+    if (rc == SCOUT_OK && step != SQLITE_DONE) rc = SCOUT_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sq_load_rewards(struct store *base,
                        int (*cb)(void *ud, const char *test_id, long variant_id, double reward,
                                  const char *context, double ts),
                        void *ud) {
     struct sq *s = (struct sq *)base;
     struct load_ctx l = {(void *)cb, ud};
-    /* Replayed in commit order: the fold then equals the state before the restart exactly. */
-    return each_row(s->wdb, "SELECT test_id, variant, reward, context, ts FROM rewards ORDER BY seq", reward_row, &l);
+    int rc = restore_snapshots(s);
+    if (rc != SCOUT_OK) return rc;
+    /* Replayed in commit order: the fold then equals the state before the restart exactly. A
+     * test with a snapshot gets only the events after it. */
+    return each_row(s->wdb, "SELECT r.test_id, r.variant, r.reward, r.context, r.ts FROM rewards r"
+                            " LEFT JOIN snapshots n ON n.test_id=r.test_id WHERE n.seq IS NULL OR r.seq>n.seq"
+                            " ORDER BY r.seq", reward_row, &l);
 }
 
 static int assignment_row(void *ud, sqlite3_stmt *st) {
@@ -1191,7 +1250,7 @@ static int sq_tokens_version(struct store *base, long *out) {
 
 static void sq_render_metrics(struct store *base, struct metrics_text *t) {
     struct sq *s = (struct sq *)base;
-    store_render_operations(t, OP_NAMES, s->ops_done, s->ops_failed, OP_TOKEN_TOUCH + 1);
+    store_render_operations(t, OP_NAMES, s->ops_done, s->ops_failed, OP_COUNT);
     metrics_printf(t, "# HELP scout_store_commit_seconds Time to run and commit one batch of store operations.\n"
                       "# TYPE scout_store_commit_seconds histogram\n");
     metrics_histogram(t, "scout_store_commit_seconds", "", &s->commit_latency);
@@ -1232,13 +1291,14 @@ static const char *const DUMP_SQL[] = {
     "SELECT id, name, scope, hash, created, expires, last_used, revoked, rotated FROM tokens ORDER BY created, id",
     "SELECT id, definition, created, rollout, predictions, last_prediction, stats FROM tests ORDER BY created, id",
     "SELECT variant, predictions FROM arm_predictions WHERE test_id=? ORDER BY variant",
-    "SELECT variant, reward, context, request_id, ts FROM rewards WHERE test_id=? ORDER BY seq",
+    "SELECT variant, reward, context, request_id, ts, seq FROM rewards WHERE test_id=? ORDER BY seq",
     "SELECT request_id, context, variant, propensity, created, expires, settle_at, explored, aggregate,"
     " default_reward, rewards, reward_sum, settled, model_version FROM decisions WHERE test_id=?"
     " ORDER BY created, rowid",
     "SELECT user_key, variant, propensity, created FROM assignments WHERE test_id=? ORDER BY user_key",
+    "SELECT seq, state, t, format FROM snapshots WHERE test_id=?",
 };
-enum { DQ_SETTINGS, DQ_TOKENS, DQ_TESTS, DQ_ARMS, DQ_REWARDS, DQ_DECISIONS, DQ_ASSIGN, DQ_COUNT };
+enum { DQ_SETTINGS, DQ_TOKENS, DQ_TESTS, DQ_ARMS, DQ_REWARDS, DQ_DECISIONS, DQ_ASSIGN, DQ_SNAP, DQ_COUNT };
 
 static const char *col_text(sqlite3_stmt *st, int i) {
     return (const char *)sqlite3_column_text(st, i);
@@ -1317,6 +1377,8 @@ static int fill_record(int q, sqlite3_stmt *st, struct store_record *r) {
         r->u.assignment.propensity = sqlite3_column_double(st, 2);
         r->u.assignment.created = sqlite3_column_double(st, 3);
         return r->u.assignment.user != NULL;
+    case DQ_SNAP:
+        return 0;   /* dump_learning writes it */
     }
     return 0;
 }
@@ -1344,6 +1406,89 @@ static int dump_query(sqlite3 *db, sqlite3_stmt *st, int q, const char *test_id,
     return rc;
 }
 
+/* Walks a test's reward events numbering them as the shared store would (store_next_event_id,
+ * from their times) and, when emit is set, hands them over with those ids. covered: the seq of
+ * the last event the test's snapshot covers. The snapshot's own id is that of the last covered
+ * event, or, when it covers none, one numbered before the first event: snap_id gets it. */
+static int walk_rewards(sqlite3 *db, sqlite3_stmt *st, const char *test_id, sqlite3_int64 covered, char *snap_id,
+                        size_t idlen, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
+                        size_t errlen) {
+    struct store_event_pos pos = {0, 0};
+    char id[48];
+    int step, placed = 0, rc = SCOUT_OK;
+    sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_record r;
+        memset(&r, 0, sizeof r);
+        r.test_id = test_id;
+        fill_record(DQ_REWARDS, st, &r);
+        if (sqlite3_column_int64(st, 5) > covered && !placed) {
+            if (!emit) store_next_event_id(&pos, 0, snap_id, idlen);
+            else store_next_event_id(&pos, 0, id, sizeof id);
+            placed = 1;
+        }
+        if (sqlite3_column_int64(st, 5) <= covered) placed = 1;
+        store_next_event_id(&pos, r.u.reward.ts, id, sizeof id);
+        if (!emit) {
+            if (sqlite3_column_int64(st, 5) <= covered) snprintf(snap_id, idlen, "%s", id);
+            continue;
+        }
+        r.u.reward.id = id;
+        if (emit(ud, &r) != 0) {
+            rc = SCOUT_ERR;
+            break;
+        }
+    }
+    if (rc == SCOUT_OK && !placed && !emit) store_next_event_id(&pos, 0, snap_id, idlen);
+    if (rc == SCOUT_OK && step != SQLITE_DONE) {
+        snprintf(err, errlen, "reading the backup copy failed: %s", sqlite3_errmsg(db));
+        rc = SCOUT_ESTORE;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* A test's snapshot, if it has one, then its reward events. With a snapshot the events carry
+ * ids and the snapshot the id of the last one it covers, "trimmed" at that id: a restore into
+ * either store then knows which events it covers and that those are not the whole history its
+ * state was folded from. */
+static int dump_learning(sqlite3 *db, sqlite3_stmt **st, const char *test_id,
+                         int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen) {
+    sqlite3_stmt *snap = st[DQ_SNAP];
+    struct store_record r;
+    char snap_id[48] = "";
+    int step, rc;
+    sqlite3_bind_text(snap, 1, test_id, -1, SQLITE_STATIC);
+    if ((step = sqlite3_step(snap)) != SQLITE_ROW) {
+        sqlite3_reset(snap);
+        sqlite3_clear_bindings(snap);
+        if (step == SQLITE_DONE) return dump_query(db, st[DQ_REWARDS], DQ_REWARDS, test_id, emit, ud, err, errlen);
+        snprintf(err, errlen, "reading the backup copy failed: %s", sqlite3_errmsg(db));
+        return SCOUT_ESTORE;
+    }
+    rc = walk_rewards(db, st[DQ_REWARDS], test_id, sqlite3_column_int64(snap, 0), snap_id, sizeof snap_id, NULL, NULL,
+                      err, errlen);
+    if (rc == SCOUT_OK) {
+        memset(&r, 0, sizeof r);
+        r.kind = STORE_REC_SNAPSHOT;
+        r.test_id = test_id;
+        r.u.snapshot.id = snap_id;
+        r.u.snapshot.state = sqlite3_column_blob(snap, 1);
+        r.u.snapshot.len = (size_t)sqlite3_column_bytes(snap, 1);
+        r.u.snapshot.t = sqlite3_column_double(snap, 2);
+        r.u.snapshot.format = (long)sqlite3_column_int64(snap, 3);
+        r.u.snapshot.trimmed = snap_id;
+        if (emit(ud, &r) != 0) rc = SCOUT_ERR;
+    }
+    if (rc == SCOUT_OK)
+        rc = walk_rewards(db, st[DQ_REWARDS], test_id, sqlite3_column_int64(snap, 0), snap_id, sizeof snap_id, emit,
+                          ud, err, errlen);
+    sqlite3_reset(snap);
+    sqlite3_clear_bindings(snap);
+    return rc;
+}
+
 static int dump_copy(sqlite3 *db, int (*emit)(void *ud, const struct store_record *r), void *ud, char *err,
                      size_t errlen) {
     sqlite3_stmt *st[DQ_COUNT] = {0};
@@ -1364,7 +1509,10 @@ static int dump_copy(sqlite3 *db, int (*emit)(void *ud, const struct store_recor
             rc = SCOUT_ERR;
             goto out;
         }
-        for (int q = DQ_ARMS; q <= DQ_ASSIGN; q++)
+        if ((rc = dump_query(db, st[DQ_ARMS], DQ_ARMS, r.test_id, emit, ud, err, errlen)) != SCOUT_OK ||
+            (rc = dump_learning(db, st, r.test_id, emit, ud, err, errlen)) != SCOUT_OK)
+            goto out;
+        for (int q = DQ_DECISIONS; q <= DQ_ASSIGN; q++)
             if ((rc = dump_query(db, st[q], q, r.test_id, emit, ud, err, errlen)) != SCOUT_OK) goto out;
     }
     if (step != SQLITE_DONE) {
@@ -1510,12 +1658,55 @@ static int sq_holds_data(sqlite3 *db, int *out) {
     if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM tests) OR EXISTS(SELECT 1 FROM tokens)"
                                " OR EXISTS(SELECT 1 FROM settings) OR EXISTS(SELECT 1 FROM rewards)"
                                " OR EXISTS(SELECT 1 FROM decisions) OR EXISTS(SELECT 1 FROM assignments)"
-                               " OR EXISTS(SELECT 1 FROM arm_predictions)",
+                               " OR EXISTS(SELECT 1 FROM arm_predictions) OR EXISTS(SELECT 1 FROM snapshots)",
                            -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
         *out = sqlite3_column_int(st, 0);
         rc = SCOUT_OK;
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Which of a restored test's events its snapshot covers: those whose ids are at or before the
+ * snapshot's (a snapshot comes before its test's events, as both stores write them). */
+struct cover {
+    char test[SCOUT_ID_LEN + 1];
+    int active, rewards;
+    struct store_event_pos pos;
+    sqlite3_int64 covered;    /* seq of the last covered event written, 0: none */
+};
+
+/* Files the seq the current test's snapshot covers. */
+static int cover_finish(struct sq *s, struct cover *c) {
+    sqlite3_stmt *st = NULL;
+    int rc = SCOUT_OK;
+    if (c->active && c->covered > 0) {
+        if (sqlite3_prepare_v2(s->wdb, "UPDATE snapshots SET seq=?1 WHERE test_id=?2", -1, &st, NULL) != SQLITE_OK)
+            return SCOUT_ESTORE;
+        sqlite3_bind_int64(st, 1, c->covered);
+        sqlite3_bind_text(st, 2, c->test, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
+        sqlite3_finalize(st);
+    }
+    memset(c, 0, sizeof *c);
+    return rc;
+}
+
+/* Inserts a snapshot row covering nothing yet (seq 0). */
+static int insert_snapshot(struct sq *s, const char *test_id, const unsigned char *state, size_t len, double t,
+                           long format, sqlite3_int64 seq) {
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(s->wdb, "INSERT INTO snapshots(test_id, seq, state, t, format) VALUES(?1,?2,?3,?4,?5)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return SCOUT_ESTORE;
+    sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob(st, 3, len ? (const void *)state : "", (int)len, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, t);
+    sqlite3_bind_int64(st, 5, format);
+    rc = sqlite3_step(st) == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
     sqlite3_finalize(st);
     return rc;
 }
@@ -1527,7 +1718,9 @@ static int sq_restore(struct store *base, bool force, int (*next)(void *ud, stru
     struct sq *s = (struct sq *)base;
     sqlite3_stmt *ins[RESTORE_KINDS] = {0};
     struct store_record r;
+    struct cover cov;
     int rc = SCOUT_ESTORE, got, holds = 0, began = 0;
+    memset(&cov, 0, sizeof cov);
     for (int k = 0; k < RESTORE_KINDS; k++)
         if (RESTORE_SQL[k] && sqlite3_prepare_v2(s->wdb, RESTORE_SQL[k], -1, &ins[k], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "the embedded store cannot take the restore: %s", sqlite3_errmsg(s->wdb));
@@ -1550,24 +1743,35 @@ static int sq_restore(struct store *base, bool force, int (*next)(void *ud, stru
     }
     if (holds && exec_sql(s->wdb, "DELETE FROM rewards; DELETE FROM decisions; DELETE FROM assignments;"
                                   " DELETE FROM arm_predictions; DELETE FROM tests; DELETE FROM settings;"
-                                  " DELETE FROM tokens;") != SCOUT_OK) {
+                                  " DELETE FROM tokens; DELETE FROM snapshots;") != SCOUT_OK) {
         snprintf(err, errlen, "cannot clear the embedded store: %s", sqlite3_errmsg(s->wdb));
         goto out;
     }
     memset(&r, 0, sizeof r);
     while ((got = next(ud, &r)) > 0) {
         sqlite3_stmt *st;
+        if (r.kind == STORE_REC_TEST && cover_finish(s, &cov) != SCOUT_OK) {
+            snprintf(err, errlen, "writing a snapshot failed: %s", sqlite3_errmsg(s->wdb));
+            goto out;
+        }
+        if (r.kind == STORE_REC_TEST) snprintf(cov.test, sizeof cov.test, "%s", r.test_id);
         if (r.kind == STORE_REC_SNAPSHOT) {
-            /* Every event is kept here, so a snapshot adds nothing — unless events it covers
-             * were trimmed: then it is the only copy of that learned state. */
-            if (r.u.snapshot.trimmed) {
-                snprintf(err, errlen, "test %s: this backup holds part of its learned state only as a snapshot (the "
-                                      "shared store trimmed the events it covers), and the embedded store keeps "
-                                      "every event and has no place for a snapshot: restore it into Redis",
-                         r.test_id);
+            /* The test's state as the shared store filed it: it stays the state (events it
+             * covers may be trimmed, or be history it was not folded from), and only the
+             * events after it are folded at loading. */
+            if (cov.rewards || cov.active || !store_parse_event_id(r.u.snapshot.id, &cov.pos)) {
+                snprintf(err, errlen, "test %s: its snapshot must come once, before its reward events, with the id "
+                                      "of the last event it covers", r.test_id);
                 rc = SCOUT_EINVAL;
                 goto out;
             }
+            if (insert_snapshot(s, r.test_id, r.u.snapshot.state, r.u.snapshot.len, r.u.snapshot.t,
+                                r.u.snapshot.format, 0) != SCOUT_OK) {
+                snprintf(err, errlen, "writing a snapshot failed: %s", sqlite3_errmsg(s->wdb));
+                goto out;
+            }
+            cov.active = 1;
+            memset(&r, 0, sizeof r);
             continue;
         }
         if ((int)r.kind < 0 || (int)r.kind >= RESTORE_KINDS || !(st = ins[r.kind])) {
@@ -1583,10 +1787,28 @@ static int sq_restore(struct store *base, bool force, int (*next)(void *ud, stru
         }
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
+        if (r.kind == STORE_REC_REWARD) {
+            struct store_event_pos pos;
+            cov.rewards = 1;
+            if (cov.active) {
+                if (!store_parse_event_id(r.u.reward.id, &pos)) {
+                    snprintf(err, errlen, "test %s: a reward event after its snapshot has no event id, so whether "
+                                          "the snapshot covers it is unknown", r.test_id);
+                    rc = SCOUT_EINVAL;
+                    goto out;
+                }
+                if (pos.ms < cov.pos.ms || (pos.ms == cov.pos.ms && pos.seq <= cov.pos.seq))
+                    cov.covered = sqlite3_last_insert_rowid(s->wdb);
+            }
+        }
         memset(&r, 0, sizeof r);
     }
     if (got < 0) {
         rc = SCOUT_ERR;   /* the source said why */
+        goto out;
+    }
+    if (cover_finish(s, &cov) != SCOUT_OK) {
+        snprintf(err, errlen, "writing a snapshot failed: %s", sqlite3_errmsg(s->wdb));
         goto out;
     }
     /* Running token caches reload on a version change. */
@@ -1600,6 +1822,133 @@ static int sq_restore(struct store *base, bool force, int (*next)(void *ud, stru
 out:
     if (began) exec_sql(s->wdb, "ROLLBACK");
     for (int k = 0; k < RESTORE_KINDS; k++) sqlite3_finalize(ins[k]);
+    return rc;
+}
+
+/* ---- one test moved in, one test's events read ----------------------------------------- */
+
+/* On the writer: the test, its counters, its events (history) and its snapshot covering them,
+ * in one savepoint of the batch's transaction. */
+static int do_import(struct sq *s, struct op *op) {
+    const struct store_record *recs = op->u.import.recs;
+    const struct store_record *snap = NULL;
+    size_t n = op->u.import.n;
+    sqlite3_stmt *ins[RESTORE_KINDS] = {0};
+    sqlite3_int64 covered = 0;
+    int rc = SCOUT_ESTORE;
+    if (test_exists(s, recs[0].test_id)) {
+        snprintf(op->u.import.err, op->u.import.errlen, "a test with id %s exists", recs[0].test_id);
+        return SCOUT_ECONFLICT;
+    }
+    if (exec_sql(s->wdb, "SAVEPOINT import") != SCOUT_OK) return SCOUT_ESTORE;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_record *r = &recs[i];
+        enum store_record_kind k = r->kind;
+        if ((k == STORE_REC_TEST) != (i == 0) || !r->test_id || strcmp(r->test_id, recs[0].test_id) ||
+            (k != STORE_REC_TEST && k != STORE_REC_ARM && k != STORE_REC_SNAPSHOT && k != STORE_REC_REWARD) ||
+            (k == STORE_REC_SNAPSHOT && snap)) {
+            snprintf(op->u.import.err, op->u.import.errlen, "an import holds one test, its counters, one snapshot and "
+                                                            "its events");
+            rc = SCOUT_EINVAL;
+            goto fail;
+        }
+        if (k == STORE_REC_SNAPSHOT) {
+            snap = r;
+            continue;
+        }
+        if (!ins[k] && sqlite3_prepare_v2(s->wdb, RESTORE_SQL[k], -1, &ins[k], NULL) != SQLITE_OK) goto store_failed;
+        bind_record(ins[k], r);
+        if (sqlite3_step(ins[k]) != SQLITE_DONE) goto store_failed;
+        sqlite3_reset(ins[k]);
+        sqlite3_clear_bindings(ins[k]);
+        if (k == STORE_REC_REWARD) covered = sqlite3_last_insert_rowid(s->wdb);
+    }
+    if (!snap) {
+        snprintf(op->u.import.err, op->u.import.errlen, "an import needs the test's learned state");
+        rc = SCOUT_EINVAL;
+        goto fail;
+    }
+    if (insert_snapshot(s, recs[0].test_id, snap->u.snapshot.state, snap->u.snapshot.len, util_now() * 1000.0,
+                        snap->u.snapshot.format, covered) != SCOUT_OK)
+        goto store_failed;
+    for (int k = 0; k < RESTORE_KINDS; k++) sqlite3_finalize(ins[k]);
+    return exec_sql(s->wdb, "RELEASE import");
+store_failed:
+    snprintf(op->u.import.err, op->u.import.errlen, "the embedded store failed: %s", sqlite3_errmsg(s->wdb));
+    rc = SCOUT_ESTORE;
+fail:
+    for (int k = 0; k < RESTORE_KINDS; k++) sqlite3_finalize(ins[k]);
+    exec_sql(s->wdb, "ROLLBACK TO import");
+    exec_sql(s->wdb, "RELEASE import");
+    return rc;
+}
+
+static int sq_import_test(struct store *base, const struct store_record *recs, size_t n, char *err, size_t errlen) {
+    struct sq *s = (struct sq *)base;
+    struct op op = {.kind = OP_IMPORT, .test_id = recs[0].test_id, .u.import = {recs, n, err, errlen}};
+    int rc = submit(s, &op);
+    if (rc == SCOUT_ESTORE && !err[0]) snprintf(err, errlen, "the embedded store failed to commit the import");
+    return rc;
+}
+
+#define REWARD_SLICE 1000   /* events copied per hold of the readers' lock */
+
+struct reward_slot {
+    long variant;
+    double reward, ts;
+    char *context, *request_id;
+};
+
+static int sq_scan_rewards(struct store *base, const char *test_id, int (*cb)(void *ud, const struct store_record *r),
+                           void *ud) {
+    struct sq *s = (struct sq *)base;
+    struct reward_slot *slots = calloc(REWARD_SLICE, sizeof *slots);
+    sqlite3_int64 after = 0;
+    int rc = slots ? SCOUT_OK : SCOUT_ENOMEM, got;
+    do {
+        sqlite3_stmt *st = NULL;
+        int step = SQLITE_ERROR;
+        got = 0;
+        pthread_mutex_lock(&s->rlock);
+        if (sqlite3_prepare_v2(s->rdb, "SELECT seq, variant, reward, context, request_id, ts FROM rewards"
+                                       " WHERE test_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3", -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, test_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, after);
+            sqlite3_bind_int(st, 3, REWARD_SLICE);
+            while (rc == SCOUT_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+                struct reward_slot *x = &slots[got];
+                const char *c = (const char *)sqlite3_column_text(st, 3), *q = (const char *)sqlite3_column_text(st, 4);
+                after = sqlite3_column_int64(st, 0);
+                x->variant = (long)sqlite3_column_int64(st, 1);
+                x->reward = sqlite3_column_double(st, 2);
+                x->ts = sqlite3_column_double(st, 5);
+                x->context = c ? strdup(c) : NULL;
+                x->request_id = q ? strdup(q) : NULL;
+                got++;
+                if ((c && !x->context) || (q && !x->request_id)) rc = SCOUT_ENOMEM;
+            }
+            if (rc == SCOUT_OK && step != SQLITE_DONE) rc = SCOUT_ESTORE;
+        } else {
+            rc = SCOUT_ESTORE;
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->rlock);
+        for (int i = 0; i < got; i++) {
+            struct store_record r;
+            memset(&r, 0, sizeof r);
+            r.kind = STORE_REC_REWARD;
+            r.test_id = test_id;
+            r.u.reward.variant_id = slots[i].variant;
+            r.u.reward.reward = slots[i].reward;
+            r.u.reward.ts = slots[i].ts;
+            r.u.reward.context = slots[i].context;
+            r.u.reward.request_id = slots[i].request_id;
+            if (rc == SCOUT_OK && cb(ud, &r) != 0) rc = SCOUT_ERR;
+            free(slots[i].context);
+            free(slots[i].request_id);
+        }
+    } while (rc == SCOUT_OK && got == REWARD_SLICE);
+    free(slots);
     return rc;
 }
 
@@ -1638,4 +1987,7 @@ static const struct store_ops sqlite_ops = {
     .ping = sq_ping,
     .dump = sq_dump,
     .restore = sq_restore,
+    .import_test = sq_import_test,
+    .scan_rewards = sq_scan_rewards,
+    .set_snapshots = sq_set_snapshots,
 };

@@ -525,6 +525,12 @@ def test_real_traffic_matches_the_documented_schemas(scout, api, doc):
     assert c("POST", "/admin/backup", {"keep": 2})["tests"] == 2
     assert c("POST", "/admin/backup", raw=b"")["keep"] == 7
 
+    # one test moved: exported with its events, imported back as a new test (deleted below)
+    exported = c("GET", f"/admin/tests/{other}/export?events=true")
+    moved = c("POST", "/admin/tests/import", dict(exported, name="offer (moved)"))
+    assert moved["name"] == "offer (moved)" and moved["events"] == 9, moved
+    c("GET", f"/admin/tests/{mid}/export")
+
     # tokens, with protection off
     assert c("GET", "/admin/tokens") == []
     admin = c("POST", "/admin/generate_token", raw=b"")
@@ -544,6 +550,7 @@ def test_real_traffic_matches_the_documented_schemas(scout, api, doc):
 
     c("POST", f"/api/delete_model/{other}")
     c("POST", f"/api/delete_model/{mid}")
+    c("POST", f"/api/delete_model/{moved['model_id']}")
     assert c("GET", "/api/models") == []
     c("GET", "/metrics")
 

@@ -54,7 +54,7 @@ static void test_ranges_match_exactly_their_prefix(void **state) {
         unsigned long base = (192UL << 24) | (168UL << 16), size = 1UL << (32 - bits);
         base &= ~(size - 1);
         unsigned long last = base + size - 1, next = base + size;
-        char a[20], b[20];
+        char a[64], b[64];
         snprintf(a, sizeof a, "%lu.%lu.%lu.%lu", last >> 24, (last >> 16) & 255, (last >> 8) & 255, last & 255);
         snprintf(b, sizeof b, "%lu.%lu.%lu.%lu", (next >> 24) & 255, (next >> 16) & 255, (next >> 8) & 255, next & 255);
         assert_true(netmask_contains(&m, 1, a, strlen(a)));

@@ -33,7 +33,10 @@ int main(int argc, char **argv) {
     }
     if (argc > 1 && !strcmp(argv[1], "token")) return cli_token(argc - 1, argv + 1);
     if (argc > 1 && (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore"))) return cli_backup(argc - 1, argv + 1);
-    if ((rc = config_load(&cfg, argc, argv)) != 0) return rc;
+    if ((rc = config_load(&cfg, argc, argv)) != 0) {   /* (what it filled in before the error is freed) */
+        config_free(&cfg);
+        return rc;
+    }
     rc = 1;
     if (!log_set_level(cfg.log_level)) {
         fprintf(stderr, "scoutd: SCOUT_LOG_LEVEL must be debug, info, warn or error\n");

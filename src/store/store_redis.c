@@ -1651,7 +1651,7 @@ static int rs_load_tests(struct store *base, int (*cb)(void *ud, const struct st
         freeReplyObject(meta);
         n++;
     }
-    qsort(list, n, sizeof *list, cmp_test_entry);   /* the embedded store's order: created, id */
+    if (n) qsort(list, n, sizeof *list, cmp_test_entry);   /* the embedded store's order: created, id */
     rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
         redisReply *meta = redis_link_command(l, "HGETALL scout:{%s}:meta", list[i].id);
@@ -2378,7 +2378,7 @@ static int rs_dump(struct store *base, int (*emit)(void *ud, const struct store_
         list[n].definition = tests->element[i + 1]->str;
         if (list[n].id && list[n].definition && strlen(list[n].id) <= SCOUT_ID_LEN) n++;
     }
-    qsort(list, n, sizeof *list, cmp_dump_test);
+    if (n) qsort(list, n, sizeof *list, cmp_dump_test);   /* (list is NULL for an empty store) */
     rc = SCOUT_OK;
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) rc = dump_one_test(s, l, &list[i], emit, ud, err, errlen);
 out:

@@ -468,6 +468,9 @@ static int fail(struct reader *r, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(r->err, r->errlen, fmt, ap);
         va_end(ap);
+        /* messages quote the file's own bytes: keep them one printable line */
+        for (char *c = r->err; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     r->failed = 1;
     return -1;

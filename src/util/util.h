@@ -26,6 +26,16 @@ json_t *util_json_time(double t);
 /* Writes a random UUIDv4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") and a NUL into out. */
 void util_uuid4(char out[SCOUT_ID_LEN + 1]);
 
+/* A UUIDv4 in layout whose first 48 bits are t in milliseconds since the epoch (big-endian)
+ * and whose other 74 free bits are random (a "COMB" id): ids made one after another sort
+ * together, so an index of them grows at its end instead of at random pages. Unguessable
+ * (74 random bits); it reveals when it was made. */
+void util_uuid4_timed(double t, char out[SCOUT_ID_LEN + 1]);
+
+/* n bytes from a cryptographically secure generator, without a system call per call
+ * (per-thread ChaCha20 keystream keyed from the OS, with fast key erasure). */
+void util_random(void *out, size_t n);
+
 /* True when s is a canonical decimal integer in [0, max] ("0", "17"; not "-1", "01", "1.5");
  * the value goes to *out. */
 int util_parse_index(const char *s, long max, long *out);

@@ -49,6 +49,23 @@ def test_generated_request_ids_are_fresh_uuid4s(scout):
     assert len(set(ids)) == 20
 
 
+def test_generated_request_ids_carry_the_decision_time_and_sort_by_it(scout):
+    """Documented in openapi.json: 48 bits of milliseconds, then random bits (what keeps the
+    store's decision index growing at its end)."""
+    mid = create_test(scout)
+    ids = []
+    for _ in range(5):
+        before = time.time()
+        rid = fetch(scout, mid)["request_id"]
+        after = time.time()
+        ms = uuid.UUID(rid).int >> 80
+        assert before * 1000 - 1 <= ms <= after * 1000 + 1
+        ids.append(rid)
+        time.sleep(0.003)
+    assert ids == sorted(ids)
+    assert len({i[13:] for i in ids}) == 5   # the bits after the time differ
+
+
 @pytest.mark.parametrize("request_id", ["order-42", "x" * 128, str(uuid.uuid4())])
 def test_client_request_id_is_echoed(scout, request_id):
     mid = create_test(scout)

@@ -50,6 +50,7 @@ static void call(api_handler fn, const char *method, const char *param, const ch
     struct http_req req = {method, "/fuzz", param, body, len, "127.0.0.1", NULL};
     memset(resp, 0, sizeof *resp);
     fn(&app, &req, resp);
+    http_deferred_wait(resp);   /* an update answers once the store has committed */
 }
 
 static void setup(void) {

@@ -1,8 +1,11 @@
-/* http.c — response builders and body parsing shared by every handler. */
+/* http.c — response builders, body parsing and deferred answers, shared by every handler. */
 #include "http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
+#include <semaphore.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +78,64 @@ const char *http_query(const struct http_req *req, const char *name) {
 
 const char *http_header(const struct http_req *req, const char *name) {
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- deferred answers ---------------------------------------------------------------- */
+
+enum { DEFER_RUNNING, DEFER_PARKED, DEFER_DONE };
+
+struct http_deferred {
+    _Atomic int state;
+    http_finish_fn finish;
+    void *arg;
+    void (*wake)(void *ud);   /* set by park before the state becomes PARKED */
+    void *wake_ud;
+};
+
+struct http_deferred *http_defer(struct http_resp *r, http_finish_fn finish, void *arg) {
+    struct http_deferred *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    atomic_init(&d->state, DEFER_RUNNING);
+    d->finish = finish;
+    d->arg = arg;
+    r->deferred = d;
+    return d;
+}
+
+void http_deferred_done(struct http_deferred *d) {
+    int expected = DEFER_RUNNING;
+    if (atomic_compare_exchange_strong(&d->state, &expected, DEFER_DONE)) return;   /* not parked yet */
+    /* Parked: the server sleeps until wake; nothing else touches d meanwhile. */
+    void (*wake)(void *) = d->wake;
+    void *ud = d->wake_ud;
+    atomic_store(&d->state, DEFER_DONE);
+    wake(ud);
+}
+
+int http_deferred_park(struct http_deferred *d, void (*wake)(void *ud), void *ud) {
+    int expected = DEFER_RUNNING;
+    d->wake = wake;
+    d->wake_ud = ud;
+    return atomic_compare_exchange_strong(&d->state, &expected, DEFER_PARKED);
+}
+
+void http_deferred_finish(struct http_deferred *d, struct http_resp *r) {
+    r->deferred = NULL;
+    d->finish(d->arg, r);
+    free(d);
+}
+
+static void post_sem(void *ud) {
+    sem_post(ud);
+}
+
+void http_deferred_wait(struct http_resp *r) {
+    sem_t done;
+    if (!r->deferred) return;
+    sem_init(&done, 0, 0);
+    if (http_deferred_park(r->deferred, post_sem, &done))
+        while (sem_wait(&done) != 0 && errno == EINTR) {
+        }
+    sem_destroy(&done);
+    http_deferred_finish(r->deferred, r);
 }

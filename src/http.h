@@ -33,6 +33,7 @@ struct http_resp {
     size_t body_len;
     const char *content_type; /* for a raw body */
     struct logstream_sub *stream; /* set: answer with this live log stream (owned) */
+    struct http_deferred *deferred; /* set by http_defer: the answer comes later */
 };
 
 /* Sets a JSON response; steals body. */
@@ -56,5 +57,28 @@ const char *http_query(const struct http_req *req, const char *name);
 
 /* A request header's value, or NULL. */
 const char *http_header(const struct http_req *req, const char *name);
+
+/* A deferred answer: a handler that waits for slow work (the store's commit) without holding a
+ * server thread. It calls http_defer(), hands the result to that work, and returns; the work
+ * calls http_deferred_done() exactly once, from any thread, when it has finished. The server
+ * then calls finish(arg, r) on one of its own threads, with the response as the handler left
+ * it, to fill in the answer; finish owns arg. NULL when out of memory (nothing is deferred). */
+typedef void (*http_finish_fn)(void *arg, struct http_resp *r);
+struct http_deferred *http_defer(struct http_resp *r, http_finish_fn finish, void *arg);
+
+/* The deferred work has finished: wakes whoever waits for the answer. Call once. */
+void http_deferred_done(struct http_deferred *d);
+
+/* For the server: arranges for wake(ud) to be called when the work finishes. 0 when it has
+ * finished already (no wake will come: finish now), 1 when wake will be called. */
+int http_deferred_park(struct http_deferred *d, void (*wake)(void *ud), void *ud);
+
+/* For the server: fills r through the handler's finish and frees d. Only once the work has
+ * finished. */
+void http_deferred_finish(struct http_deferred *d, struct http_resp *r);
+
+/* For callers without an event loop (fuzzers, tests): waits for the work to finish, then
+ * http_deferred_finish(r->deferred, r). Does nothing when nothing was deferred. */
+void http_deferred_wait(struct http_resp *r);
 
 #endif

@@ -56,6 +56,7 @@ struct server {
     struct MHD_Daemon *api, *ui;
     struct listener api_l, ui_l;
     _Atomic int inflight;       /* requests received and not yet completed */
+    _Atomic int deferred;       /* of those, suspended until their deferred answer is ready */
     _Atomic int draining;       /* SIGTERM received: new requests get 503 */
     char *origins[MAX_LIST];    /* origins allowed by CORS */
     int norigins;
@@ -85,6 +86,9 @@ struct request_state {
     size_t discarded;
     double start;
     int is_ui;
+    struct http_deferred *deferred; /* the handler's answer comes later (the connection is suspended) */
+    struct http_resp resp;          /* the response as the handler left it, while deferred */
+    const char *template;           /* the route's template, while deferred */
 };
 
 static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
@@ -170,8 +174,10 @@ static void log_request(const char *method, const char *route, int status, doubl
     /* Successful requests log at debug: at tens of thousands per second a line each would
      * cost more than the request. Refusals and errors log at info and above. */
     enum log_level level = status >= 500 ? LOG_ERROR : status >= 400 ? LOG_INFO : LOG_DEBUG;
-    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", method, "route", route,
-                          "status", status, "duration_ms", (util_monotonic() - start) * 1000.0, "client", client);
+    json_t *f;
+    if (!log_enabled(level)) return;
+    f = json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", method, "route", route,
+                  "status", status, "duration_ms", (util_monotonic() - start) * 1000.0, "client", client);
     log_fields(level, "request", f);
 }
 
@@ -216,6 +222,23 @@ static const char *allowed_origin(struct server *srv, struct MHD_Connection *c) 
     return origin && in_list(srv->origins, srv->norigins, origin, strlen(origin)) ? origin : NULL;
 }
 
+static void resume_connection(void *conn) {
+    MHD_resume_connection(conn);
+}
+
+/* A deferred answer is coming: the connection sleeps (no thread waits) until the work is done;
+ * then the library calls on_request again and answer() finishes it. */
+static enum MHD_Result suspend_for(struct server *srv, struct MHD_Connection *c, struct request_state *st,
+                                   struct http_resp *resp, const char *template) {
+    st->deferred = resp->deferred;
+    st->resp = *resp;
+    st->template = template;
+    atomic_fetch_add(&srv->deferred, 1);
+    MHD_suspend_connection(c);
+    if (!http_deferred_park(st->deferred, resume_connection, c)) MHD_resume_connection(c);
+    return MHD_YES;
+}
+
 static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, struct request_state *st,
                               const char *url, const char *method) {
     struct http_resp resp = {0};
@@ -226,16 +249,23 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
     enum MHD_Result ret;
     int status = 404;
 
-    track_busy(srv, c, 1);
     resolve_client(srv, c, client, sizeof client);
+    if (st->deferred) {   /* resumed: the deferred work is done */
+        resp = st->resp;
+        template = st->template;
+        http_deferred_finish(st->deferred, &resp);
+        st->deferred = NULL;
+        atomic_fetch_sub(&srv->deferred, 1);
+        goto respond;
+    }
+    track_busy(srv, c, 1);
     req.method = method;
     req.path = url;
     req.body = st->body ? st->body : "";
     req.body_len = st->len;
     req.client = client;
     req.conn = c;
-    if (st->reject == 413) {
-        http_error(&resp, 413, "request body is larger than %d bytes", SCOUT_MAX_BODY);
+    if (st->reject == 413) {        http_error(&resp, 413, "request body is larger than %d bytes", SCOUT_MAX_BODY);
     } else if (st->reject == 503) {
         http_error(&resp, 503, "the server is shutting down; retry on another replica");
         http_header_add(&resp, "Connection", "close");
@@ -269,6 +299,8 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
     } else {
         http_error(&resp, 404, "Not Found");
     }
+    if (resp.deferred) return suspend_for(srv, c, st, &resp, template);
+respond:
     if (!resp.status) http_error(&resp, 500, "the handler produced no response");
     if (origin) {
         http_header_add(&resp, "Access-Control-Allow-Origin", "%s", origin);
@@ -549,6 +581,10 @@ void server_stop(struct server *srv, double grace) {
     atomic_store(&srv->draining, 1);
     logstream_close(srv->app->logstream);   /* live log streams end: they never finish alone */
     while (atomic_load(&srv->inflight) > 0 && util_monotonic() < deadline) util_sleep(0.005);
+    /* A suspended connection must not be closed under its deferred work, which will resume
+     * it: that work is the store's, which finishes all it was given (the store closes after
+     * the server). */
+    while (atomic_load(&srv->deferred) > 0) util_sleep(0.005);
     if (srv->api) MHD_stop_daemon(srv->api);
     if (srv->ui) MHD_stop_daemon(srv->ui);
     pthread_mutex_lock(&srv->track_lock);

@@ -97,7 +97,7 @@ void api_fetch(struct app *app, const struct http_req *req, struct http_resp *re
     if (!read_request_id(body, &rid, resp)) goto done;
     if (!read_user(e, body, ctx, userbuf, sizeof userbuf, &user, resp)) goto done;
     if (!rid) {
-        util_uuid4(gen);
+        util_uuid4_timed(now, gen);   /* time-ordered: the store's decision index grows at its end */
         rid = gen;
     }
 
@@ -220,39 +220,45 @@ static int read_update(struct experiment *e, const json_t *u, size_t idx, struct
     return 1;
 }
 
-void api_update(struct app *app, const struct http_req *req, struct http_resp *resp) {
-    struct experiment *e = api_get_test(app, req, resp);
-    json_t *body = NULL, *updates, *u;
-    struct store_reward *ev = NULL;
-    size_t n = 0, i;
-    int rc, applied = 0, hits = 0, missing = 0, deferred = 0, duplicate = 0, late = 0;
+/* An update between its validation and its answer: owned by whoever holds it (the store's
+ * write, then the server's finish). */
+struct update {
+    struct experiment *e;     /* a reference */
+    json_t *body;             /* the request's, which the events' request ids point into */
+    struct store_reward *ev;
+    size_t n;
+    int rc;                   /* the store's answer */
+    struct http_deferred *d;
+};
+
+static void update_free(struct update *up) {
+    for (size_t i = 0; up->ev && i < up->n; i++) free(up->ev[i].context);
+    free(up->ev);
+    json_decref(up->body);
+    experiment_unref(up->e);
+    free(up);
+}
+
+/* On the store's writer: the events are committed (or not); the answer is built on a server
+ * thread, in update_finish. */
+static void update_stored(void *arg, int rc) {
+    struct update *up = arg;
+    up->rc = rc;
+    http_deferred_done(up->d);
+}
+
+/* Answers an update whose events the store has committed (or refused). */
+static void update_finish(void *arg, struct http_resp *resp) {
+    struct update *up = arg;
+    const struct store_reward *ev = up->ev;
+    int applied = 0, hits = 0, missing = 0, deferred = 0, duplicate = 0, late = 0;
     double total = 0;
-    if (!e) return;
-    if (!http_parse_body(req, resp, &body)) goto done;
-    updates = json_is_object(body) ? json_object_get(body, "updates") : NULL;
-    if (!updates || !json_is_array(updates)) {
-        http_error(resp, 422, "field 'updates' must be a list of updates");
-        goto done;
+    if (up->rc != SCOUT_OK) {
+        api_store_error(resp, up->rc);
+        update_free(up);
+        return;
     }
-    n = json_array_size(updates);
-    if (n > SCOUT_MAX_UPDATES) {
-        http_error(resp, 400, "at most %d updates per request", SCOUT_MAX_UPDATES);
-        goto done;
-    }
-    ev = calloc(n ? n : 1, sizeof *ev);
-    if (!ev) {
-        http_error(resp, 503, "out of memory");
-        goto done;
-    }
-    json_array_foreach(updates, i, u) {
-        if (!read_update(e, u, i, &ev[i], resp)) goto done;
-    }
-    rc = n ? store_append_rewards(app->store, e->id, ev, (int)n) : SCOUT_OK;
-    if (rc != SCOUT_OK) {
-        api_store_error(resp, rc);
-        goto done;
-    }
-    for (i = 0; i < n; i++) {
+    for (size_t i = 0; i < up->n; i++) {
         if (ev[i].applied || ev[i].outcome == STORE_REWARD_DEFERRED) {
             applied++;
             total += ev[i].reward;
@@ -266,13 +272,61 @@ void api_update(struct app *app, const struct http_req *req, struct http_resp *r
         if (ev[i].request_id && !ev[i].found && !ev[i].context) missing++;
     }
     http_json(resp, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:i, s:i, s:i}", "message", "Model updated",
-                                   "cb_model_id", e->id, "processed_updates", applied, "failed_updates",
-                                   (int)n - applied, "missing_context", missing, "redis_hits", hits, "total_reward",
-                                   total, "deferred_updates", deferred, "duplicate_updates", duplicate,
-                                   "late_updates", late));
-done:
-    for (i = 0; ev && i < n; i++) free(ev[i].context);
-    free(ev);
+                                   "cb_model_id", up->e->id, "processed_updates", applied, "failed_updates",
+                                   (int)up->n - applied, "missing_context", missing, "redis_hits", hits,
+                                   "total_reward", total, "deferred_updates", deferred, "duplicate_updates",
+                                   duplicate, "late_updates", late));
+    update_free(up);
+}
+
+/* Validates every update first (one bad update refuses the request, nothing applied), then
+ * hands them to the store and answers once they are durable, without holding a server thread
+ * while the store commits: many updates share one commit. */
+void api_update(struct app *app, const struct http_req *req, struct http_resp *resp) {
+    struct experiment *e = api_get_test(app, req, resp);
+    json_t *body = NULL, *updates, *u;
+    struct update *up = NULL;
+    size_t i;
+    if (!e) return;
+    if (!http_parse_body(req, resp, &body)) goto fail;
+    updates = json_is_object(body) ? json_object_get(body, "updates") : NULL;
+    if (!updates || !json_is_array(updates)) {
+        http_error(resp, 422, "field 'updates' must be a list of updates");
+        goto fail;
+    }
+    if (json_array_size(updates) > SCOUT_MAX_UPDATES) {
+        http_error(resp, 400, "at most %d updates per request", SCOUT_MAX_UPDATES);
+        goto fail;
+    }
+    if (!(up = calloc(1, sizeof *up))) {
+        http_error(resp, 503, "out of memory");
+        goto fail;
+    }
+    up->e = e;
+    up->body = body;
+    e = NULL;   /* up holds the references now */
+    body = NULL;
+    up->n = json_array_size(updates);
+    if (!(up->ev = calloc(up->n ? up->n : 1, sizeof *up->ev))) {
+        http_error(resp, 503, "out of memory");
+        goto fail;
+    }
+    json_array_foreach(updates, i, u) {
+        if (!read_update(up->e, u, i, &up->ev[i], resp)) goto fail;
+    }
+    if (up->n == 0) {
+        up->rc = SCOUT_OK;
+        update_finish(up, resp);
+        return;
+    }
+    if (!(up->d = http_defer(resp, update_finish, up))) {
+        http_error(resp, 503, "out of memory");
+        goto fail;
+    }
+    store_append_rewards_async(app->store, up->e->id, up->ev, (int)up->n, update_stored, up);
+    return;
+fail:
+    if (up) update_free(up);
     json_decref(body);
     experiment_unref(e);
 }

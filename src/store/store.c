@@ -110,6 +110,12 @@ int store_append_rewards(struct store *s, const char *test_id, struct store_rewa
     return s->ops->append_rewards(s, test_id, ev, n);
 }
 
+void store_append_rewards_async(struct store *s, const char *test_id, struct store_reward *ev, int n,
+                                store_done_fn done, void *arg) {
+    if (s->ops->append_rewards_async) s->ops->append_rewards_async(s, test_id, ev, n, done, arg);
+    else done(arg, s->ops->append_rewards(s, test_id, ev, n));
+}
+
 int store_load_tests(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud) {
     return s->ops->load_tests(s, cb, ud);
 }

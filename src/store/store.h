@@ -150,6 +150,17 @@ void store_put_decision(struct store *s, struct store_decision *d);
  * gone. */
 int store_append_rewards(struct store *s, const char *test_id, struct store_reward *ev, int n);
 
+/* Called once when an asynchronous write has finished, with what the waiting call would have
+ * returned. Runs on a store thread (keep it short), or on the caller's before
+ * store_append_rewards_async returns when the store cannot defer. */
+typedef void (*store_done_fn)(void *arg, int rc);
+
+/* store_append_rewards without blocking the caller's thread: done(arg, rc) follows once the
+ * events are durable (and the event handler has seen them) or have failed. test_id and ev
+ * must stay valid until then. The embedded store defers; the Redis store answers in place. */
+void store_append_rewards_async(struct store *s, const char *test_id, struct store_reward *ev, int n,
+                                store_done_fn done, void *arg);
+
 /* Receives every reward event once it is durable, in the order of the store's log (the order a
  * restart replays): the events of update requests and those made by settling decisions. Runs
  * on a store thread; context is JSON text or NULL. */

@@ -30,6 +30,9 @@ struct store_ops {
     void (*put_test_stats)(struct store *s, const char *test_id, char *stats);
     int (*claim_assignment)(struct store *s, struct store_assignment *a);
     int (*append_rewards)(struct store *s, const char *test_id, struct store_reward *ev, int n);
+    /* Optional: append_rewards without waiting (NULL: store_append_rewards_async waits). */
+    void (*append_rewards_async)(struct store *s, const char *test_id, struct store_reward *ev, int n,
+                                 store_done_fn done, void *arg);
     int (*load_tests)(struct store *s, int (*cb)(void *ud, const struct store_test_row *row), void *ud);
     int (*load_arm_predictions)(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, uint64_t n), void *ud);
     int (*load_rewards)(struct store *s, int (*cb)(void *ud, const char *test_id, long variant_id, double reward, const char *context, double ts), void *ud);

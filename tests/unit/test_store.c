@@ -8,7 +8,9 @@
  *   - the event handler sees events in that same order, so live state == state rebuilt on restart;
  *   - rewards join a live decision by request_id; expired decisions are neither joined nor kept;
  *   - deleting a test removes it and its events, and later rewards for it are refused;
- *   - settings, rollouts and decision counters persist; concurrent writers lose nothing.
+ *   - settings, rollouts and decision counters persist; concurrent writers lose nothing;
+ *   - an asynchronous append answers once, after its commit and after the event handler saw its
+ *     events, with the status a waiting append would have had; what it acknowledged survives.
  * Waiting on the writer is done by polling with a deadline, never by a fixed sleep.
  */
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <ftw.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -456,6 +459,96 @@ static void test_delete_removes_test_and_its_events(void **state) {
     assert_int_equal(got.v[0].variant, 2);
     events_free(&got);
     events_free(&tests);
+}
+
+/* ---- asynchronous appends ----------------------------------------------------------------- */
+
+struct async_call {
+    struct store_reward ev[2];
+    struct events *log;       /* the event handler's log */
+    _Atomic int calls;        /* times done ran */
+    int rc;
+    size_t logged;            /* events the handler had seen when done ran */
+};
+
+static void async_done(void *arg, int rc) {
+    struct async_call *c = arg;
+    pthread_mutex_lock(&c->log->lock);
+    c->logged = c->log->n;
+    pthread_mutex_unlock(&c->log->lock);
+    c->rc = rc;
+    atomic_fetch_add(&c->calls, 1);
+}
+
+static void wait_calls(struct async_call *c, int n) {
+    for (int waited = 0; waited < 5000; waited++) {
+        int all = 1;
+        for (int i = 0; i < n; i++) all &= atomic_load(&c[i].calls) > 0;
+        if (all) return;
+        sleep_ms(1);
+    }
+    fail_msg("asynchronous appends not answered within 5 s");
+}
+
+static void test_async_appends_answer_after_their_commit(void **state) {
+    enum { N = 50 };
+    struct fx *f = *state;
+    struct events log, got;
+    struct async_call *c = calloc(N + 1, sizeof *c);
+    long live = 0;
+    double now = util_now();
+    assert_non_null(c);
+    struct store *s = open_logged(f, &log);
+    put_test(s, T1, 1.0);
+    store_put_decision(s, new_decision(T1, "rid-7", 3, "{\"k\":\"v\"}", now, now + 3600));
+    for (int i = 0; i < N; i++) {
+        c[i].log = &log;
+        c[i].ev[0] = (struct store_reward){.variant_id = i % 4, .reward = i};
+        c[i].ev[1] = (struct store_reward){.variant_id = -1, .reward = 0.5, .request_id = i == 7 ? "rid-7" : NULL};
+        store_append_rewards_async(s, T1, c[i].ev, 2, async_done, &c[i]);
+    }
+    c[N].log = &log;   /* a test that does not exist: refused, nothing stored */
+    c[N].ev[0] = (struct store_reward){.variant_id = 0, .reward = 1};
+    store_append_rewards_async(s, T2, c[N].ev, 1, async_done, &c[N]);
+    wait_calls(c, N + 1);
+    sleep_ms(20);   /* a second call of done would come with the same batch */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(atomic_load(&c[i].calls), 1);
+        assert_int_equal(c[i].rc, SCOUT_OK);
+        assert_int_equal(c[i].ev[0].applied, 1);
+        /* Only request 7's second reward names a decision; the others have no variant. */
+        assert_int_equal(c[i].ev[1].applied, i == 7);
+        assert_true(c[i].logged >= (size_t)(i + 1) + (i >= 7));   /* its own events were folded first */
+    }
+    assert_int_equal(c[7].ev[1].found, 1);
+    assert_int_equal(c[7].ev[1].variant_id, 3);
+    assert_int_equal(atomic_load(&c[N].calls), 1);
+    assert_int_equal(c[N].rc, SCOUT_ENOTFOUND);
+    assert_int_equal(c[N].ev[0].applied, 0);
+    assert_int_equal(log.n, N + 1);
+    assert_int_equal(store_count_decisions(s, now, &live), SCOUT_OK);
+    assert_int_equal(live, 1);
+
+    free(c[7].ev[1].context);   /* the store filled in the decision's context */
+    s = reopen_for_loading(f);
+    load_all(s, &got);
+    expect_same_events(&got, &log);
+    events_free(&got);
+    events_free(&log);
+    free(c);
+}
+
+static void test_async_append_to_a_closed_store_answers_closed_at_once(void **state) {
+    struct fx *f = *state;
+    struct events log;
+    struct async_call c = {.log = &log};
+    open_store(f, 0);   /* never started: like a closed store, it takes no writes */
+    events_init(&log);
+    c.ev[0] = (struct store_reward){.variant_id = 0, .reward = 1};
+    store_append_rewards_async(f->s, T1, c.ev, 1, async_done, &c);
+    assert_int_equal(atomic_load(&c.calls), 1);   /* before the call returned */
+    assert_int_equal(c.rc, SCOUT_ECLOSED);
+    events_free(&log);
 }
 
 /* ---- commit order ------------------------------------------------------------------------ */
@@ -1006,6 +1099,8 @@ int main(void) {
         T(test_events_reach_the_handler_in_commit_order),
         T(test_replay_from_store_rebuilds_identical_policy_state),
         T(test_concurrent_appends_are_all_stored),
+        T(test_async_appends_answer_after_their_commit),
+        T(test_async_append_to_a_closed_store_answers_closed_at_once),
         T(test_rollout_persists),
         T(test_decision_counts_group_by_bucket_and_variant),
         T(test_scan_decisions_newest_first_with_limit),

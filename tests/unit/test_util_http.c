@@ -4,7 +4,11 @@
  * What must hold:
  *   - util_parse_index accepts exactly the canonical decimals 0..max;
  *   - util_iso8601 prints the UTC time with its whole milliseconds;
- *   - util_uuid4 gives well-formed, distinct version-4 UUIDs;
+ *   - util_uuid4 gives well-formed, distinct version-4 UUIDs; util_uuid4_timed too, with the
+ *     time in its first 48 bits, so ids made later sort later;
+ *   - util_random's bytes are distinct across calls and threads and evenly spread;
+ *   - a deferred answer is finished exactly once, whether its work ends before or after the
+ *     server parks it, and http_deferred_wait returns the finished response;
  *   - http_parse_body accepts any JSON value, and refuses empty, malformed or duplicate-key
  *     bodies with 400 and a {"detail": ...} body; http_error always yields a JSON detail.
  */
@@ -14,7 +18,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +120,148 @@ static void test_uuid4_is_well_formed_and_distinct(void **state) {
     }
 }
 
+static void expect_uuid4_shape(const char *a) {
+    assert_int_equal(strlen(a), SCOUT_ID_LEN);
+    for (int i = 0; i < SCOUT_ID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) assert_int_equal(a[i], '-');
+        else assert_non_null(strchr("0123456789abcdef", a[i]));
+    }
+    assert_int_equal(a[14], '4');
+    assert_non_null(strchr("89ab", a[19]));
+}
+
+static void test_timed_uuid4_carries_the_time_and_sorts_by_it(void **state) {
+    (void)state;
+    char a[SCOUT_ID_LEN + 1], b[SCOUT_ID_LEN + 1], prefix[16];
+    double t = 1795000000.123;   /* 2026-11-19 */
+    util_uuid4_timed(t, a);
+    expect_uuid4_shape(a);
+    /* 48 bits of milliseconds, hex: 1795000000123 = 0x01a1ee565e7b */
+    snprintf(prefix, sizeof prefix, "%08llx-%04llx", (unsigned long long)(1795000000123ULL >> 16),
+             (unsigned long long)(1795000000123ULL & 0xffff));
+    assert_memory_equal(a, prefix, 13);
+    for (int n = 0; n < 1000; n++) {
+        util_uuid4_timed(t + n * 0.001, a);
+        util_uuid4_timed(t + n * 0.001 + 0.002, b);
+        expect_uuid4_shape(b);
+        assert_true(strcmp(a, b) < 0);   /* later sorts later */
+        util_uuid4_timed(t, b);
+        util_uuid4_timed(t, a);
+        assert_string_not_equal(a, b);   /* the same millisecond: still distinct */
+    }
+}
+
+static void *random_block(void *out) {
+    util_random(out, 4096);
+    return NULL;
+}
+
+static void test_random_bytes_differ_between_threads_and_spread_evenly(void **state) {
+    (void)state;
+    enum { SIZE = 1 << 20 };
+    unsigned char *buf = malloc(SIZE), t1[4096], t2[4096];
+    long count[256] = {0};
+    double chi2 = 0, expect = SIZE / 256.0;
+    pthread_t a, b;
+    assert_non_null(buf);
+    /* Odd sizes cross the generator's refills at every offset. */
+    for (size_t off = 0, step = 1; off < SIZE; off += step, step = step % 97 + 1)
+        util_random(buf + off, off + step <= SIZE ? step : SIZE - off);
+    for (size_t i = 0; i < SIZE; i++) count[buf[i]]++;
+    for (int v = 0; v < 256; v++) chi2 += (count[v] - expect) * (count[v] - expect) / expect;
+    /* 255 degrees of freedom: p(chi2 > 360) < 1e-4 for uniform bytes; a stuck or repeating
+     * stream is far above it. */
+    assert_true(chi2 < 360);
+    assert_int_equal(pthread_create(&a, NULL, random_block, t1), 0);
+    assert_int_equal(pthread_create(&b, NULL, random_block, t2), 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_memory_not_equal(t1, t2, sizeof t1);   /* each thread has its own key */
+    assert_memory_not_equal(t1, buf, sizeof t1);
+    free(buf);
+}
+
+/* ---- deferred answers ------------------------------------------------------------------- */
+
+struct work {
+    _Atomic int finished;
+    int woken;
+};
+
+static void finish_work(void *arg, struct http_resp *r) {
+    struct work *w = arg;
+    atomic_fetch_add(&w->finished, 1);
+    http_json(r, 200, json_pack("{s:i}", "finished", atomic_load(&w->finished)));
+}
+
+static void wake_count(void *ud) {
+    ((struct work *)ud)->woken++;
+}
+
+static void test_deferred_answer_done_before_park_needs_no_wake(void **state) {
+    (void)state;
+    struct work w = {0};
+    struct http_resp r = {0};
+    struct http_deferred *d = http_defer(&r, finish_work, &w);
+    assert_non_null(d);
+    assert_ptr_equal(r.deferred, d);
+    http_deferred_done(d);
+    assert_int_equal(http_deferred_park(d, wake_count, &w), 0);   /* finished already */
+    assert_int_equal(w.woken, 0);
+    http_deferred_finish(d, &r);
+    assert_null(r.deferred);
+    assert_int_equal(atomic_load(&w.finished), 1);
+    assert_int_equal(r.status, 200);
+    json_decref(r.json);
+}
+
+static void test_deferred_answer_parked_first_is_woken_once(void **state) {
+    (void)state;
+    struct work w = {0};
+    struct http_resp r = {0};
+    struct http_deferred *d = http_defer(&r, finish_work, &w);
+    assert_int_equal(http_deferred_park(d, wake_count, &w), 1);
+    assert_int_equal(w.woken, 0);
+    http_deferred_done(d);
+    assert_int_equal(w.woken, 1);
+    http_deferred_finish(d, &r);
+    assert_int_equal(atomic_load(&w.finished), 1);
+    json_decref(r.json);
+}
+
+static void *done_later(void *d) {
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    http_deferred_done(d);
+    return NULL;
+}
+
+static void test_deferred_wait_returns_the_finished_answer_whichever_comes_first(void **state) {
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        struct work w = {0};
+        struct http_resp r = {0};
+        pthread_t th;
+        struct http_deferred *d = http_defer(&r, finish_work, &w);
+        if (i % 2) {
+            assert_int_equal(pthread_create(&th, NULL, done_later, d), 0);
+        } else {
+            http_deferred_done(d);
+        }
+        http_deferred_wait(&r);
+        if (i % 2) pthread_join(th, NULL);
+        assert_null(r.deferred);
+        assert_int_equal(atomic_load(&w.finished), 1);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "finished")), 1);
+        json_decref(r.json);
+    }
+    {
+        struct http_resp r = {0};
+        http_deferred_wait(&r);   /* nothing deferred: nothing happens */
+        assert_int_equal(r.status, 0);
+    }
+}
+
 /* ---- http_parse_body / http_error ------------------------------------------------------- */
 
 static struct http_req req_of(const char *body) {
@@ -200,6 +348,11 @@ int main(void) {
         cmocka_unit_test(test_iso8601_formats_utc_with_milliseconds),
         cmocka_unit_test(test_iso8601_prints_whole_milliseconds_exactly),
         cmocka_unit_test(test_uuid4_is_well_formed_and_distinct),
+        cmocka_unit_test(test_timed_uuid4_carries_the_time_and_sorts_by_it),
+        cmocka_unit_test(test_random_bytes_differ_between_threads_and_spread_evenly),
+        cmocka_unit_test(test_deferred_answer_done_before_park_needs_no_wake),
+        cmocka_unit_test(test_deferred_answer_parked_first_is_woken_once),
+        cmocka_unit_test(test_deferred_wait_returns_the_finished_answer_whichever_comes_first),
         cmocka_unit_test(test_parse_body_accepts_any_json_value),
         cmocka_unit_test(test_parse_body_refuses_empty_malformed_and_duplicate_keys),
         cmocka_unit_test(test_parse_body_reads_only_body_len_bytes),

@@ -37,6 +37,10 @@ int log_set_level(const char *name) {
     return 0;
 }
 
+int log_enabled(enum log_level level) {
+    return (int)level >= min_level;
+}
+
 void log_fields(enum log_level level, const char *msg, json_t *fields) {
     char ts[32];
     json_t *rec;

@@ -17,6 +17,9 @@ void log_set_sink(void (*sink)(void *ud, int level, const char *line), void *ud)
 /* Writes a record with printf-style msg. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* True when records of this level are written: callers skip building fields that would be dropped. */
+int log_enabled(enum log_level level);
+
 /* Writes a record with msg and the extra fields; takes ownership of fields (may be NULL). */
 void log_fields(enum log_level level, const char *msg, json_t *fields);
 

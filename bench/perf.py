@@ -243,6 +243,17 @@ class Redis(Server):
         stop(self.proc)
 
 
+def scout_env(args):
+    """--scout-env NAME=VALUE options as a dict (names must start with SCOUT_ or REDIS_)."""
+    env = {}
+    for item in args.scout_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith(("SCOUT_", "REDIS_")):
+            sys.exit(f"--scout-env {item!r}: expected SCOUT_NAME=VALUE or REDIS_NAME=VALUE")
+        env[name] = value
+    return env
+
+
 class Scoutd(Server):
     """scoutd with its defaults (log level info, thread pool, SCOUT_SYNC normal), unprotected."""
 
@@ -447,6 +458,8 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="write every run and the medians to FILE")
     ap.add_argument("--calibrate-nginx", action="store_true",
                     help="only measure the ceiling with 1, 2 and 4 nginx workers, then exit")
+    ap.add_argument("--scout-env", metavar="NAME=VALUE", action="append", default=[],
+                    help="an environment variable for every scoutd started (repeatable), e.g. SCOUT_THREADS=8")
     ap.add_argument("--profile", metavar="DIR",
                     help="only profile the embedded scoutd with perf (fetch, fetch+context, update) into DIR")
     args = ap.parse_args()
@@ -479,7 +492,7 @@ def main():
                     servers.append(redis)
                 elif store != "embedded":
                     sys.exit(f"unknown store {store}")
-                s = Scoutd(tmp, store, redis)
+                s = Scoutd(tmp, store, redis, scout_env(args))
                 servers.append(s)
                 scouts.append(s)
                 for name, wl in prepare_scout(s, tmp).items():
@@ -630,7 +643,7 @@ def profile(args):
         sys.exit("perf is needed (Debian package linux-perf)")
     os.makedirs(args.profile, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="scout-perf-") as tmp:
-        s = Scoutd(tmp, "embedded")
+        s = Scoutd(tmp, "embedded", extra_env=scout_env(args))
         try:
             wls = prepare_scout(s, tmp)
             for name in ("fetch", "fetch+context", "update"):

@@ -5,7 +5,9 @@
  * transaction and commits (group commit: one WAL write — one fsync with SCOUT_SYNC=full — for
  * many requests), then wakes the callers that wait. With synchronous=NORMAL (the default) a
  * commit survives a crash or SIGKILL of scoutd; with FULL it also survives power loss.
- * Reads (analytics, health) use a second connection, which WAL lets run beside the writer.
+ * Reads (analytics, health) use a second connection, which WAL lets run beside the writer; a
+ * third, the checkpointer thread's, copies the WAL into the database beside it too, so no
+ * commit waits for a checkpoint.
  * Expired decision records are purged by the writer in slices of PURGE_SLICE rows.
  * A decision of a test with a reward wait time is settled by the writer when the wait is over
  * (at most SETTLE_SLICE per step): its summed rewards (aggregation "sum") or the test's default
@@ -49,6 +51,12 @@
  * every page it changed, so fewer, larger batches write far fewer pages per record. */
 #define GATHER_INTERVAL 0.005
 #define WRITER_CACHE_KIB 16384    /* the writer's page cache: the decision indexes' hot pages */
+/* WAL pages after which the checkpointer thread copies the log into the database (SQLite's
+ * own automatic checkpoint would run inside a commit of the writer, making that batch's
+ * callers wait for it). The WAL file is cut back to WAL_KEEP_BYTES when it restarts. */
+#define CHECKPOINT_PAGES 1000
+#define CHECKPOINT_INTERVAL 1.0   /* seconds: a smaller log is checkpointed this often anyway */
+#define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -177,6 +185,8 @@ struct sq {
     struct store base;            /* first: a struct store * is a struct sq * */
     sqlite3 *wdb;                 /* writer's connection (used by the loader before start) */
     sqlite3 *rdb;                 /* readers' connection */
+    sqlite3 *cdb;                 /* the checkpointer's connection */
+    bool sync_full;
     char *dir;                    /* the data directory (backups stage their copy there) */
     pthread_mutex_t rlock;        /* serialises use of rdb */
     sqlite3_stmt *st[ST_COUNT];
@@ -187,6 +197,10 @@ struct sq {
     _Atomic int waiters;          /* callers queued and sleeping until their op is committed */
     int started;
     pthread_t writer;
+    pthread_t checkpointer;
+    sem_t checkpoint;             /* posted when the WAL has grown past CHECKPOINT_PAGES */
+    _Atomic int checkpoint_asked;
+    int checkpointer_started;
     double last_purge;
     int purge_backlog;
     double last_settle;
@@ -281,6 +295,8 @@ int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
     s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->rlock, NULL);
     sem_init(&s->wake, 0, 0);
+    sem_init(&s->checkpoint, 0, 0);
+    s->sync_full = sync_full;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         log_msg(LOG_ERROR, "store: cannot create data directory %s: %s", dir, strerror(errno));
         goto fail;
@@ -291,6 +307,8 @@ int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
     {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", WRITER_CACHE_KIB);
+        if (exec_sql(s->wdb, sql) != SCOUT_OK) goto fail;
+        snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WAL_KEEP_BYTES);
         if (exec_sql(s->wdb, sql) != SCOUT_OK) goto fail;
     }
     if (exec_sql(s->wdb, SCHEMA) != SCOUT_OK || migrate(s->wdb) != SCOUT_OK) goto fail;
@@ -799,8 +817,44 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
+/* Called by SQLite after each commit of the writer, with the pages now in the WAL (replaces
+ * the automatic checkpoint). */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) {
+    struct sq *s = arg;
+    (void)db;
+    (void)name;
+    if (pages >= CHECKPOINT_PAGES && !atomic_exchange(&s->checkpoint_asked, 1)) sem_post(&s->checkpoint);
+    return SQLITE_OK;
+}
+
+/* Copies the WAL into the database beside the writer (PASSIVE: it never blocks the writer or
+ * readers), when asked and at least every CHECKPOINT_INTERVAL. */
+static void *checkpointer_main(void *arg) {
+    struct sq *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)CHECKPOINT_INTERVAL;
+        sem_timedwait(&s->checkpoint, &ts);
+        atomic_store(&s->checkpoint_asked, 0);
+        if (atomic_load(&s->stopping)) break;
+        int rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) log_msg(LOG_ERROR, "store: checkpoint failed: %s", sqlite3_errmsg(s->cdb));
+    }
+    return NULL;
+}
+
 static int sq_start(struct store *base) {
     struct sq *s = (struct sq *)base;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/scout.db", s->dir);
+    if (open_db(path, &s->cdb, s->sync_full) == SCOUT_OK &&
+        pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0) {
+        s->checkpointer_started = 1;
+        sqlite3_wal_hook(s->wdb, on_wal_commit, s);
+    } else {
+        log_msg(LOG_WARN, "store: no checkpointer thread; commits checkpoint the log themselves");
+    }
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) return SCOUT_ERR;
     s->started = 1;
     return SCOUT_OK;
@@ -814,11 +868,18 @@ static void sq_close(struct store *base) {
         sem_post(&s->wake);
         pthread_join(s->writer, NULL);
     }
+    if (s->checkpointer_started) {
+        atomic_store(&s->stopping, 1);
+        sem_post(&s->checkpoint);
+        pthread_join(s->checkpointer, NULL);
+    }
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
-    if (s->wdb) sqlite3_close(s->wdb);
+    if (s->cdb) sqlite3_close(s->cdb);
     if (s->rdb) sqlite3_close(s->rdb);
+    if (s->wdb) sqlite3_close(s->wdb);   /* the last connection to close checkpoints what is left */
     pthread_mutex_destroy(&s->rlock);
     sem_destroy(&s->wake);
+    sem_destroy(&s->checkpoint);
     free(s->dir);
     free(s);
 }

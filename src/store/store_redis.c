@@ -304,6 +304,7 @@ struct rs {
      * applied (an update waiting for its own events). */
     pthread_mutex_t follow_lock;
     pthread_cond_t applied;
+    struct readback *readbacks;  /* asynchronous updates waiting for their events, under follow_lock */
     struct followed *follow;
     size_t nfollow, capfollow;
     uint64_t follow_version;     /* bumped when the list changes */
@@ -814,12 +815,51 @@ static void catch_up_trimmed(struct rs *s, struct redis_link *l, const char *tes
     }
 }
 
+/* An asynchronous update whose answer waits until the reader applied its events (the same
+ * read-your-writes bound as wait_applied) without holding a request thread. */
+struct readback {
+    struct readback *next;
+    char test_id[SCOUT_ID_LEN + 1];
+    struct store_event_pos pos;
+    double deadline;              /* monotonic */
+    store_done_fn then;
+    void *arg;
+};
+
+/* Answers the waiting updates whose events were applied, whose test is no longer followed, or
+ * whose wait ran out; all of them when the store stops. Called by the reader after each pass
+ * (and by close); the answers go out after the lock is released. */
+static void finish_readbacks(struct rs *s, int all) {
+    struct readback *ready = NULL, **p;
+    double now = util_monotonic();
+    pthread_mutex_lock(&s->follow_lock);
+    for (p = &s->readbacks; *p;) {
+        struct readback *rb = *p;
+        struct followed *f = find_followed(s, rb->test_id);
+        if (all || !f || pos_le(rb->pos, f->pos) || now >= rb->deadline) {
+            *p = rb->next;
+            rb->next = ready;
+            ready = rb;
+        } else {
+            p = &rb->next;
+        }
+    }
+    pthread_mutex_unlock(&s->follow_lock);
+    while (ready) {
+        struct readback *next = ready->next;
+        ready->then(ready->arg, SCOUT_OK);   /* the events are durable: only the wait ends */
+        free(ready);
+        ready = next;
+    }
+}
+
 static void *reader_main(void *arg) {
     struct rs *s = arg;
     struct redis_link l;
     redis_link_init(&l, &s->cfg);
     while (!atomic_load(&s->stopping)) {
         read_once(s, &l);
+        finish_readbacks(s, 0);
         snapshot_step(s, &l);
         atomic_store(&s->reader_up, l.c != NULL);
     }
@@ -1338,6 +1378,7 @@ static void rs_close(struct store *base) {
         pthread_mutex_unlock(&s->qlock);
         pthread_join(s->writer, NULL);
         pthread_join(s->reader, NULL);
+        finish_readbacks(s, 1);
     }
     while (s->qhead) {   /* only when start never ran: the writer drains the queue itself */
         struct aop *op = s->qhead;
@@ -1470,8 +1511,11 @@ static int rs_set_rollout(struct store *base, const char *id, long variant_id) {
 
 /* ---- rewards, decisions ---------------------------------------------------------------- */
 
-static int rs_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n) {
-    struct rs *s = RS(base);
+/* The script's part of an update: every event joined and written (acknowledged by Redis). *last
+ * is the stream position of the last event applied, when *have_last. */
+static int append_rewards(struct rs *s, const char *test_id, struct store_reward *ev, int n,
+                          struct store_event_pos *last_out, int *have_last_out) {
+    struct store *base = &s->base;
     double t0 = util_monotonic();
     char evkey[128], metakey[128], prefix[128], now[40];
     const char **argv = calloc((size_t)(8 + 5 * n), sizeof *argv);
@@ -1556,14 +1600,58 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
         }
     }
     rc = SCOUT_OK;
-    /* Read-your-writes: the answer goes out once this replica learned its own events. */
-    if (have_last) wait_applied(s, test_id, last);
+    *last_out = last;
+    *have_last_out = have_last;
 out:
     if (r) freeReplyObject(r);
     free(argv);
     free(nums);
     count_op(s, ROP_REWARDS, rc == SCOUT_OK || rc == SCOUT_ENOTFOUND, t0);
     return rc;
+}
+
+static int rs_append_rewards(struct store *base, const char *test_id, struct store_reward *ev, int n) {
+    struct rs *s = RS(base);
+    struct store_event_pos last;
+    int have_last = 0, rc = append_rewards(s, test_id, ev, n, &last, &have_last);
+    /* Read-your-writes: the answer goes out once this replica learned its own events. */
+    if (rc == SCOUT_OK && have_last) wait_applied(s, test_id, last);
+    return rc;
+}
+
+/* The script runs on the caller's thread (a round trip); the wait for the reader to learn the
+ * events does not: the reader answers once it has applied them (finish_readbacks). */
+static void rs_append_rewards_async(struct store *base, const char *test_id, struct store_reward *ev, int n,
+                                    store_done_fn then, void *arg) {
+    struct rs *s = RS(base);
+    struct store_event_pos last;
+    struct readback *rb;
+    int have_last = 0, rc = append_rewards(s, test_id, ev, n, &last, &have_last);
+    if (rc != SCOUT_OK || !have_last) {
+        then(arg, rc);
+        return;
+    }
+    if (!(rb = calloc(1, sizeof *rb))) {
+        wait_applied(s, test_id, last);
+        then(arg, rc);
+        return;
+    }
+    snprintf(rb->test_id, sizeof rb->test_id, "%s", test_id);
+    rb->pos = last;
+    rb->deadline = util_monotonic() + READBACK_WAIT;
+    rb->then = then;
+    rb->arg = arg;
+    pthread_mutex_lock(&s->follow_lock);
+    struct followed *f = find_followed(s, test_id);
+    if (!f || pos_le(last, f->pos) || atomic_load(&s->stopping) || !s->started) {
+        pthread_mutex_unlock(&s->follow_lock);
+        free(rb);
+        then(arg, rc);   /* learned already (or nobody will learn it here) */
+        return;
+    }
+    rb->next = s->readbacks;
+    s->readbacks = rb;
+    pthread_mutex_unlock(&s->follow_lock);
 }
 
 static void rs_put_decision(struct store *base, struct store_decision *d) {
@@ -2854,6 +2942,7 @@ static const struct store_ops redis_ops = {
     .touch_token = rs_touch_token,
     .flush = rs_flush,
     .put_decision = rs_put_decision,
+    .append_rewards_async = rs_append_rewards_async,
     .put_test_stats = rs_put_test_stats,
     .claim_assignment = rs_claim_assignment,
     .append_rewards = rs_append_rewards,

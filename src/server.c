@@ -265,7 +265,8 @@ static enum MHD_Result answer(struct server *srv, struct MHD_Connection *c, stru
     req.body_len = st->len;
     req.client = client;
     req.conn = c;
-    if (st->reject == 413) {        http_error(&resp, 413, "request body is larger than %d bytes", SCOUT_MAX_BODY);
+    if (st->reject == 413) {
+        http_error(&resp, 413, "request body is larger than %d bytes", SCOUT_MAX_BODY);
     } else if (st->reject == 503) {
         http_error(&resp, 503, "the server is shutting down; retry on another replica");
         http_header_add(&resp, "Connection", "close");

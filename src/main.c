@@ -2,6 +2,7 @@
  * SIGTERM or SIGINT drain requests in flight, commit what is queued and exit 0.
  * Signals are blocked in every thread and taken synchronously here with sigwait, so no
  * handler ever runs in the middle of a request. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,13 @@ int main(int argc, char **argv) {
     sigset_t sigs;
     int sig = 0, rc = 1;
 
+    /* Fixed malloc thresholds. By default glibc raises its mmap threshold to the size of any
+     * large block freed, so later large transient blocks (a 1 MB answer of GET /api/models, an
+     * export) come from the thread arenas instead, whose footprint then swings by megabytes
+     * from one request to the next. With the thresholds fixed, blocks over 128 KiB are mapped
+     * and returned on free, and RSS under a steady load stays flat (docs/PERFORMANCE.md). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     if (sodium_init() < 0) {
         fprintf(stderr, "scoutd: libsodium failed to initialise\n");
         return 1;

@@ -198,12 +198,12 @@ class UpdateLoad:
             assert not t.is_alive(), "a load thread hung"
 
 
-def kill_under_update_load(scout, clients, acked):
+def kill_under_update_load(scout, clients, acked, timeout):
     """SIGKILLs scout once `acked` updates from `clients` concurrent clients are acknowledged,
     restarts it and checks every acknowledged update is there (and nothing never sent)."""
     mid = create_test(scout)
     load = UpdateLoad(scout, mid, threads=clients, per_thread=1000).start()
-    wait_until(lambda: load.reached(acked), timeout=60, message=f"{acked} acknowledged updates")
+    wait_until(lambda: load.reached(acked), timeout=timeout, message=f"{acked} acknowledged updates")
     assert load.acked >= acked and not load.bad, (load.acked, load.bad[:3])
     scout.kill()
     load.join()
@@ -217,13 +217,13 @@ def kill_under_update_load(scout, clients, acked):
 
 
 def test_acknowledged_updates_survive_sigkill(scout):
-    kill_under_update_load(scout, clients=4, acked=200)
+    kill_under_update_load(scout, clients=4, acked=200, timeout=30)
 
 
 def test_updates_from_more_clients_than_server_threads_are_all_answered_and_durable(scout_factory):
     """An update waits for its commit without holding a server thread: 16 clients on one
     thread are all answered, and every acknowledged update survives SIGKILL."""
-    kill_under_update_load(scout_factory(env={"SCOUT_THREADS": "1"}), clients=16, acked=800)
+    kill_under_update_load(scout_factory(env={"SCOUT_THREADS": "1"}), clients=16, acked=800, timeout=60)
 
 
 def test_sigterm_under_load_exits_zero_and_loses_no_acknowledged_update(scout):

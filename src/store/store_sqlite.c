@@ -51,10 +51,16 @@
  * every page it changed, so fewer, larger batches write far fewer pages per record. */
 #define GATHER_INTERVAL 0.005
 #define WRITER_CACHE_KIB 16384    /* the writer's page cache: the decision indexes' hot pages */
-/* WAL pages after which the checkpointer thread copies the log into the database (SQLite's
- * own automatic checkpoint would run inside a commit of the writer, making that batch's
- * callers wait for it). The WAL file is cut back to WAL_KEEP_BYTES when it restarts. */
+/* WAL pages written since the last checkpoint after which the checkpointer thread copies the
+ * log into the database (SQLite's own automatic checkpoint would run inside a commit of the
+ * writer, making that batch's callers wait for it). The WAL file is cut back to WAL_KEEP_BYTES
+ * when it restarts. */
 #define CHECKPOINT_PAGES 1000
+/* The log restarts (from its beginning) only at a write that finds it wholly copied, which a
+ * checkpointer racing a busy writer never leaves behind; past this many pages the writer copies
+ * the last frames itself, between batches, so that its next write restarts the log. 15,000
+ * frames of a 4 KiB page and its 24-byte header: the file stays under WAL_KEEP_BYTES. */
+#define WAL_RESTART_PAGES 15000
 #define CHECKPOINT_INTERVAL 1.0   /* seconds: a smaller log is checkpointed this often anyway */
 #define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
@@ -198,8 +204,11 @@ struct sq {
     int started;
     pthread_t writer;
     pthread_t checkpointer;
-    sem_t checkpoint;             /* posted when the WAL has grown past CHECKPOINT_PAGES */
+    sem_t checkpoint;             /* posted when CHECKPOINT_PAGES were written since the last checkpoint */
     _Atomic int checkpoint_asked;
+    _Atomic int checkpointed;     /* the log's length in pages at the last checkpoint */
+    bool restart_log;             /* writer only: the log is past WAL_RESTART_PAGES */
+    pthread_mutex_t ckpt_lock;    /* one checkpoint at a time: the checkpointer's or the writer's */
     int checkpointer_started;
     double last_purge;
     int purge_backlog;
@@ -294,6 +303,7 @@ int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
     if (!s) return SCOUT_ENOMEM;
     s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->rlock, NULL);
+    pthread_mutex_init(&s->ckpt_lock, NULL);
     sem_init(&s->wake, 0, 0);
     sem_init(&s->checkpoint, 0, 0);
     s->sync_full = sync_full;
@@ -752,6 +762,32 @@ static void purge_step(struct sq *s) {
     s->last_purge = util_monotonic();
 }
 
+/* Called by SQLite after each commit of the writer, with the pages now in the WAL (replaces
+ * the automatic checkpoint). The log only grows until it restarts, so what counts is what was
+ * written since the last checkpoint: asking on the log's length alone would run a checkpoint
+ * (two fsyncs) after every commit once the log is long. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) {
+    struct sq *s = arg;
+    (void)db;
+    (void)name;
+    int done = atomic_load(&s->checkpointed);
+    int fresh = pages >= done ? pages - done : pages;   /* shorter: the log has restarted */
+    if (fresh >= CHECKPOINT_PAGES && !atomic_exchange(&s->checkpoint_asked, 1)) sem_post(&s->checkpoint);
+    if (pages >= WAL_RESTART_PAGES) s->restart_log = true;
+    return SQLITE_OK;
+}
+
+/* Writer, between batches: copies what the checkpointer has not yet copied, so that the next
+ * write finds the log complete and restarts it (unless a reader still uses an old snapshot:
+ * then a later batch tries again). */
+static void restart_log(struct sq *s) {
+    int log = 0, copied = 0;
+    pthread_mutex_lock(&s->ckpt_lock);   /* the checkpointer's copy would make ours busy */
+    if (sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && copied == log)
+        s->restart_log = false;
+    pthread_mutex_unlock(&s->ckpt_lock);
+}
+
 /* Sleeps until GATHER_INTERVAL after `since`, or until a caller waits or the store stops. */
 static void gather(struct sq *s, double since) {
     for (;;) {
@@ -812,19 +848,10 @@ static void *writer_main(void *arg) {
         }
         if (util_monotonic() - s->last_purge >= PURGE_INTERVAL) purge_step(s);
         if (util_monotonic() - s->last_settle >= SETTLE_INTERVAL) settle_step(s);
+        if (s->restart_log) restart_log(s);
         if (!urgent) gather(s, batch_start);
     }
     return NULL;
-}
-
-/* Called by SQLite after each commit of the writer, with the pages now in the WAL (replaces
- * the automatic checkpoint). */
-static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) {
-    struct sq *s = arg;
-    (void)db;
-    (void)name;
-    if (pages >= CHECKPOINT_PAGES && !atomic_exchange(&s->checkpoint_asked, 1)) sem_post(&s->checkpoint);
-    return SQLITE_OK;
 }
 
 /* Copies the WAL into the database beside the writer (PASSIVE: it never blocks the writer or
@@ -838,7 +865,11 @@ static void *checkpointer_main(void *arg) {
         sem_timedwait(&s->checkpoint, &ts);
         atomic_store(&s->checkpoint_asked, 0);
         if (atomic_load(&s->stopping)) break;
-        int rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int log = 0, copied = 0;
+        pthread_mutex_lock(&s->ckpt_lock);
+        int rc = sqlite3_wal_checkpoint_v2(s->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        pthread_mutex_unlock(&s->ckpt_lock);
+        if (rc == SQLITE_OK) atomic_store(&s->checkpointed, log);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) log_msg(LOG_ERROR, "store: checkpoint failed: %s", sqlite3_errmsg(s->cdb));
     }
     return NULL;
@@ -878,6 +909,7 @@ static void sq_close(struct store *base) {
     if (s->rdb) sqlite3_close(s->rdb);
     if (s->wdb) sqlite3_close(s->wdb);   /* the last connection to close checkpoints what is left */
     pthread_mutex_destroy(&s->rlock);
+    pthread_mutex_destroy(&s->ckpt_lock);
     sem_destroy(&s->wake);
     sem_destroy(&s->checkpoint);
     free(s->dir);

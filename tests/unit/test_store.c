@@ -538,6 +538,53 @@ static void test_async_appends_answer_after_their_commit(void **state) {
     free(c);
 }
 
+static long file_size(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    long n = -1;
+    if (fp && fseek(fp, 0, SEEK_END) == 0) n = ftell(fp);
+    if (fp) fclose(fp);
+    return n;
+}
+
+static void add_count(void *ud, long bucket, long variant, long count, double sum) {
+    (void)bucket;
+    (void)variant;
+    (void)sum;
+    *(long *)ud += count;
+}
+
+/* A busy writer never leaves the log wholly copied by the checkpointer beside it, yet the log
+ * must still restart: under a steady stream of commits three times its size, the WAL file stays
+ * within the 64 MiB it is cut back to, and every event is kept. */
+static void test_the_log_restarts_under_a_steady_stream_of_commits(void **state) {
+    enum { CONTEXT = 60 * 1024, LOG_CAP = 64 * 1024 * 1024 };
+    struct fx *f = *state;
+    char wal[160], *ctx = malloc(CONTEXT + 1);
+    long written = 0, largest = 0, n = 0, rewards = 0;
+    assert_non_null(ctx);
+    memset(ctx, 'x', CONTEXT);
+    ctx[0] = '"';
+    ctx[CONTEXT - 1] = '"';
+    ctx[CONTEXT] = '\0';
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    struct store *s = open_store(f, 1);
+    put_test(s, T1, 1.0);
+    while (written < 3L * LOG_CAP) {
+        struct store_reward ev = {.variant_id = n % 4, .reward = 1, .context = ctx};
+        assert_int_equal(store_append_rewards(s, T1, &ev, 1), SCOUT_OK);
+        assert_int_equal(ev.applied, 1);
+        written += CONTEXT;
+        n++;
+        long size = file_size(wal);
+        if (size > largest) largest = size;
+    }
+    assert_true(largest > 0);
+    assert_true(largest <= LOG_CAP);   /* restarted rather than growing on */
+    assert_int_equal(store_reward_counts(s, T1, 0, 1e12, add_count, &rewards), SCOUT_OK);
+    assert_int_equal(rewards, n);
+    free(ctx);
+}
+
 static void test_async_append_to_a_closed_store_answers_closed_at_once(void **state) {
     struct fx *f = *state;
     struct events log;
@@ -1101,6 +1148,7 @@ int main(void) {
         T(test_concurrent_appends_are_all_stored),
         T(test_async_appends_answer_after_their_commit),
         T(test_async_append_to_a_closed_store_answers_closed_at_once),
+        T(test_the_log_restarts_under_a_steady_stream_of_commits),
         T(test_rollout_persists),
         T(test_decision_counts_group_by_bucket_and_variant),
         T(test_scan_decisions_newest_first_with_limit),

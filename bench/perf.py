@@ -462,6 +462,8 @@ def main():
                     help="an environment variable for every scoutd started (repeatable), e.g. SCOUT_THREADS=8")
     ap.add_argument("--profile", metavar="DIR",
                     help="only profile the embedded scoutd with perf (fetch, fetch+context, update) into DIR")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="only count the system calls per request of nginx and the embedded scoutd (perf stat)")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.repeats = 3, 1, 1
@@ -476,6 +478,8 @@ def main():
         return calibrate_nginx(args)
     if args.profile:
         return profile(args)
+    if args.syscalls:
+        return count_syscalls(args)
 
     results, servers = {}, []
     t_start = time.monotonic()
@@ -670,6 +674,52 @@ def profile(args):
                 print("Inclusive time of user-space functions (>= 3%):\n```\n" + "\n".join(inclusive[:30]) + "\n```")
         finally:
             s.stop()
+
+
+SYSCALLS = ["recvfrom", "sendmsg", "writev", "epoll_wait", "epoll_ctl", "read", "write", "pwrite64", "pread64",
+            "fcntl", "fdatasync", "futex"]
+
+
+def count_syscalls(args):
+    """System calls per request: `perf stat` on the syscalls:sys_enter_* tracepoints of the
+    server's processes (every thread) during one run of each workload."""
+    if not shutil.which("perf"):
+        sys.exit("perf is needed (Debian package linux-perf)")
+    events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="scout-perf-") as tmp:
+        nginx = Nginx(tmp, args.nginx_workers)
+        s = Scoutd(tmp, "embedded", extra_env=scout_env(args))
+        try:
+            wls = prepare_scout(s, tmp)
+            runs = [(nginx, "ceiling POST", ceiling_workloads(tmp, wls["fetch"][2])["ceiling POST"])]
+            runs += [(s, name, wls[name]) for name in ("fetch", "fetch+context", "update")]
+            for server, name, wl in runs:
+                wrk(server, wl, args.warmup, args.connections, args.threads, measure=False)
+                out = os.path.join(tmp, "stat.csv")
+                stat = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e", events,
+                                         "-p", ",".join(str(p) for p in server.pids())],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.3)
+                fig = wrk(server, wl, args.seconds, args.connections, args.threads)
+                stat.send_signal(signal.SIGINT)
+                stat.wait(timeout=60)
+                counts = {}
+                with open(out) as f:
+                    for line in f:
+                        parts = line.split(",")
+                        if len(parts) > 2 and parts[0].strip().isdigit():
+                            counts[parts[2].rsplit("sys_enter_", 1)[-1]] = int(parts[0])
+                rows.append((server.name, name, fig["requests"], counts))
+        finally:
+            s.stop()
+            nginx.stop()
+    print("\n### System calls per request (perf stat, syscalls:sys_enter_*)\n")
+    print("| server | workload | " + " | ".join(SYSCALLS) + " | total |")
+    print("|---|---|" + "---:|" * (len(SYSCALLS) + 1))
+    for server, name, n, counts in rows:
+        per = [counts.get(c, 0) / n for c in SYSCALLS]
+        print(f"| {server} | {name} | " + " | ".join(f"{x:.2f}" for x in per) + f" | {sum(per):.2f} |")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@
  * the last frames itself, between batches, so that its next write restarts the log. 15,000
  * frames of a 4 KiB page and its 24-byte header: the file stays under WAL_KEEP_BYTES. */
 #define WAL_RESTART_PAGES 15000
+#define RESTART_RETRY 0.1         /* seconds */
 #define CHECKPOINT_INTERVAL 1.0   /* seconds: a smaller log is checkpointed this often anyway */
 #define WAL_KEEP_BYTES (64 * 1024 * 1024)
 
@@ -208,6 +209,7 @@ struct sq {
     _Atomic int checkpoint_asked;
     _Atomic int checkpointed;     /* the log's length in pages at the last checkpoint */
     bool restart_log;             /* writer only: the log is past WAL_RESTART_PAGES */
+    double restart_after;         /* writer only: when to try again after a reader held it up */
     pthread_mutex_t ckpt_lock;    /* one checkpoint at a time: the checkpointer's or the writer's */
     int checkpointer_started;
     double last_purge;
@@ -778,10 +780,13 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) {
 }
 
 /* Writer, between batches: copies what the checkpointer has not yet copied, so that the next
- * write finds the log complete and restarts it (unless a reader still uses an old snapshot:
- * then a later batch tries again). */
+ * write finds the log complete and restarts it. A reader still on an old snapshot (a backup, a
+ * long scan) holds the copy back: then the writer tries again RESTART_RETRY later, not after
+ * every batch (each try syncs the files). */
 static void restart_log(struct sq *s) {
     int log = 0, copied = 0;
+    if (util_monotonic() < s->restart_after) return;
+    s->restart_after = util_monotonic() + RESTART_RETRY;
     pthread_mutex_lock(&s->ckpt_lock);   /* the checkpointer's copy would make ours busy */
     if (sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && copied == log)
         s->restart_log = false;

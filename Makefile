@@ -129,6 +129,7 @@ bench: $(BUILD)/scoutd $(BUILD)/bench/regret/regret
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/redis_replicas.py $(REPLICAS_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/perf.py $(PERF_ARGS)
 	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/memory.py $(MEMORY_ARGS)
+	SCOUTD=$(abspath $(BUILD)/scoutd) $(PYTHON) bench/redis_records.py $(RECORDS_ARGS)
 
 $(BUILD)/bench/%: bench/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)

@@ -84,7 +84,7 @@ static const char *SCHEMA =
     "  propensity REAL NOT NULL, explored INTEGER NOT NULL, context TEXT,"
     "  created REAL NOT NULL, expires REAL NOT NULL, UNIQUE(test_id, request_id));"
     "CREATE INDEX IF NOT EXISTS decisions_by_expiry ON decisions(expires);"
-    "CREATE INDEX IF NOT EXISTS decisions_by_test ON decisions(test_id, created);"
+    "CREATE INDEX IF NOT EXISTS decisions_by_test_time ON decisions(test_id, created, variant, explored);"
     "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS assignments("
     "  test_id TEXT NOT NULL, user_key TEXT NOT NULL, variant INTEGER NOT NULL, propensity REAL NOT NULL,"
@@ -188,6 +188,17 @@ static const char *STMT_SQL[ST_COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO op",
 };
 
+/* Statements of the readers' connection that run once per test of a listing (GET /api/models
+ * asks for the decision counts of every test): prepared once, used under rlock. */
+enum rstmt_id { RST_DECISION_COUNTS, RST_REWARD_COUNTS, RST_COUNT };
+
+static const char *RSTMT_SQL[RST_COUNT] = {
+    [RST_DECISION_COUNTS] = "SELECT CAST((created-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(explored)"
+                            " FROM decisions WHERE test_id=?3 AND created>=?1 GROUP BY b, variant",
+    [RST_REWARD_COUNTS] = "SELECT CAST((ts-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(reward)"
+                          " FROM rewards WHERE test_id=?3 AND ts>=?1 GROUP BY b, variant",
+};
+
 struct sq {
     struct store base;            /* first: a struct store * is a struct sq * */
     sqlite3 *wdb;                 /* writer's connection (used by the loader before start) */
@@ -197,6 +208,7 @@ struct sq {
     char *dir;                    /* the data directory (backups stage their copy there) */
     pthread_mutex_t rlock;        /* serialises use of rdb */
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *rst[RST_COUNT];  /* on rdb, under rlock */
     _Atomic(struct op *) head;    /* lock-free stack of queued ops (newest first) */
     sem_t wake;
     _Atomic int stopping;
@@ -292,6 +304,10 @@ static int migrate(sqlite3 *db) {
         snprintf(sql, sizeof sql, "ALTER TABLE decisions ADD COLUMN %s %s", DECISION_COLUMNS[i][0], DECISION_COLUMNS[i][1]);
         if (exec_sql(db, sql) != SCOUT_OK) return SCOUT_ESTORE;
     }
+    /* decisions_by_test_time replaced decisions_by_test(test_id, created): it also covers the
+     * counts of the analytics, which then read no table rows (a test's records are spread over
+     * the table, interleaved with every other test's). */
+    if (exec_sql(db, "DROP INDEX IF EXISTS decisions_by_test") != SCOUT_OK) return SCOUT_ESTORE;
     return exec_sql(db, "CREATE INDEX IF NOT EXISTS decisions_to_settle ON decisions(settle_at)"
                         " WHERE settled=0 AND settle_at>0");
 }
@@ -332,6 +348,12 @@ int store_open_sqlite(struct store **out, const char *dir, bool sync_full) {
         }
     }
     if (open_db(path, &s->rdb, sync_full) != SCOUT_OK) goto fail;
+    for (int i = 0; i < RST_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->rdb, RSTMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->rst[i], NULL) != SQLITE_OK) {
+            log_msg(LOG_ERROR, "store: %s", sqlite3_errmsg(s->rdb));
+            goto fail;
+        }
+    }
     s->last_purge = s->last_settle = util_monotonic();
     *out = &s->base;
     return SCOUT_OK;
@@ -910,6 +932,7 @@ static void sq_close(struct store *base) {
         pthread_join(s->checkpointer, NULL);
     }
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < RST_COUNT; i++) sqlite3_finalize(s->rst[i]);
     if (s->cdb) sqlite3_close(s->cdb);
     if (s->rdb) sqlite3_close(s->rdb);
     if (s->wdb) sqlite3_close(s->wdb);   /* the last connection to close checkpoints what is left */
@@ -1348,45 +1371,37 @@ static int sq_decision_counts(struct store *base, const char *test_id, double si
                           void (*cb)(void *ud, long bucket, long variant_id, long count, long explored),
                           void *ud) {
     struct sq *s = (struct sq *)base;
-    sqlite3_stmt *st = NULL;
-    int rc = SCOUT_ESTORE, step;
+    sqlite3_stmt *st = s->rst[RST_DECISION_COUNTS];
+    int step;
     pthread_mutex_lock(&s->rlock);
-    if (sqlite3_prepare_v2(s->rdb, "SELECT CAST((created-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(explored)"
-                                   " FROM decisions WHERE test_id=?3 AND created>=?1 GROUP BY b, variant",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_double(st, 1, since);
-        sqlite3_bind_double(st, 2, granularity);
-        sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-            cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
-               (long)sqlite3_column_int64(st, 2), (long)sqlite3_column_int64(st, 3));
-        rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
-    }
-    sqlite3_finalize(st);
+    sqlite3_bind_double(st, 1, since);
+    sqlite3_bind_double(st, 2, granularity);
+    sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1), (long)sqlite3_column_int64(st, 2),
+           (long)sqlite3_column_int64(st, 3));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     pthread_mutex_unlock(&s->rlock);
-    return rc;
+    return step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
 }
 
 static int sq_reward_counts(struct store *base, const char *test_id, double since, double granularity,
                             void (*cb)(void *ud, long bucket, long variant_id, long count, double sum), void *ud) {
     struct sq *s = (struct sq *)base;
-    sqlite3_stmt *st = NULL;
-    int rc = SCOUT_ESTORE, step;
+    sqlite3_stmt *st = s->rst[RST_REWARD_COUNTS];
+    int step;
     pthread_mutex_lock(&s->rlock);
-    if (sqlite3_prepare_v2(s->rdb, "SELECT CAST((ts-?1)/?2 AS INTEGER) AS b, variant, count(*), sum(reward)"
-                                   " FROM rewards WHERE test_id=?3 AND ts>=?1 GROUP BY b, variant",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_double(st, 1, since);
-        sqlite3_bind_double(st, 2, granularity > 0 ? granularity : 1);
-        sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-            cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
-               (long)sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3));
-        rc = step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
-    }
-    sqlite3_finalize(st);
+    sqlite3_bind_double(st, 1, since);
+    sqlite3_bind_double(st, 2, granularity > 0 ? granularity : 1);
+    sqlite3_bind_text(st, 3, test_id, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (long)sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1), (long)sqlite3_column_int64(st, 2),
+           sqlite3_column_double(st, 3));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     pthread_mutex_unlock(&s->rlock);
-    return rc;
+    return step == SQLITE_DONE ? SCOUT_OK : SCOUT_ESTORE;
 }
 
 static int sq_load_tokens(struct store *base, int (*cb)(void *ud, const struct store_token *tk), void *ud) {

@@ -791,11 +791,10 @@ static void put_decision_explored(struct store *s, const char *test, const char 
     store_put_decision(s, d);
 }
 
-static void test_decision_counts_group_by_bucket_and_variant(void **state) {
-    struct fx *f = *state;
-    struct store *s = open_store(f, 1);
-    const double since = 1000000.0, gran = 10.0;
-    struct bucket_rows rows = {.n = 0};
+static const double BUCKET_SINCE = 1000000.0, BUCKET_GRAN = 10.0;
+
+static void put_bucket_decisions(struct store *s) {
+    const double since = BUCKET_SINCE;
     put_test(s, T1, 1.0);
     put_test(s, T2, 1.0);
     put_decision_explored(s, T1, "r1", 0, 1, since + 0.5);    /* bucket 0 */
@@ -807,8 +806,11 @@ static void test_decision_counts_group_by_bucket_and_variant(void **state) {
     put_decision_explored(s, T1, "early", 0, 1, since - 1.0); /* before the window */
     put_decision_explored(s, T2, "other", 0, 1, since + 1.0); /* another test */
     assert_int_equal(store_flush(s), SCOUT_OK);
+}
 
-    assert_int_equal(store_decision_counts(s, T1, since, gran, collect_bucket, &rows), SCOUT_OK);
+static void expect_bucket_counts(struct store *s) {
+    struct bucket_rows rows = {.n = 0};
+    assert_int_equal(store_decision_counts(s, T1, BUCKET_SINCE, BUCKET_GRAN, collect_bucket, &rows), SCOUT_OK);
     qsort(rows.v, (size_t)rows.n, sizeof rows.v[0], cmp_bucket);
     const struct bucket_row want[] = {{0, 0, 2, 1}, {0, 1, 1, 1}, {1, 0, 1, 1}, {2, 1, 2, 1}};
     assert_int_equal(rows.n, 4);
@@ -818,6 +820,46 @@ static void test_decision_counts_group_by_bucket_and_variant(void **state) {
         assert_int_equal(rows.v[i].count, want[i].count);
         assert_int_equal(rows.v[i].explored, want[i].explored);
     }
+}
+
+static void test_decision_counts_group_by_bucket_and_variant(void **state) {
+    struct fx *f = *state;
+    struct store *s = open_store(f, 1);
+    put_bucket_decisions(s);
+    expect_bucket_counts(s);
+}
+
+static void exec_raw(const char *db, const char *sql) {
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open(db, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(c);
+}
+
+static int plan_detail(void *ud, int n, char **values, char **names) {
+    (void)names;
+    if (n >= 4 && values[3] && strstr(values[3], "USING COVERING INDEX")) *(int *)ud = 1;
+    return 0;
+}
+
+/* A database from before the covering index (decisions by test and time only) is given it on
+ * open: the analytics' counts read the index alone, not one table row per decision, and they
+ * are the same as before. */
+static void test_an_older_database_gets_the_covering_index_of_the_counts(void **state) {
+    struct fx *f = *state;
+    sqlite3 *c = NULL;
+    int covered = 0;
+    put_bucket_decisions(open_store(f, 1));
+    close_store(f);
+    exec_raw(f->db, "DROP INDEX decisions_by_test_time; CREATE INDEX decisions_by_test ON decisions(test_id, created)");
+    expect_bucket_counts(open_store(f, 1));
+    close_store(f);
+    assert_int_equal(sqlite3_open(f->db, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c, "EXPLAIN QUERY PLAN SELECT CAST((created-1)/1 AS INTEGER) AS b, variant, count(*),"
+                                     " sum(explored) FROM decisions WHERE test_id='x' AND created>=1 GROUP BY b, variant",
+                                  plan_detail, &covered, NULL), SQLITE_OK);
+    sqlite3_close(c);
+    assert_true(covered);
 }
 
 struct scanned {
@@ -1151,6 +1193,7 @@ int main(void) {
         T(test_the_log_restarts_under_a_steady_stream_of_commits),
         T(test_rollout_persists),
         T(test_decision_counts_group_by_bucket_and_variant),
+        T(test_an_older_database_gets_the_covering_index_of_the_counts),
         T(test_scan_decisions_newest_first_with_limit),
         T(test_scan_outcomes_oldest_first_each_row_once_with_rewards),
         T(test_decision_tallies_persist_per_arm),

@@ -63,10 +63,34 @@ void api_delete_model(struct app *app, const struct http_req *req, struct http_r
     experiment_unref(e);
 }
 
+/* The text of a listing, grown as each entry is written. */
+struct listing {
+    char *text;
+    size_t len, cap;
+};
+
+static int listing_add(const char *buf, size_t size, void *data) {
+    struct listing *l = data;
+    if (l->len + size > l->cap) {
+        size_t cap = l->cap ? l->cap : 4096;
+        while (cap < l->len + size) cap *= 2;
+        char *t = realloc(l->text, cap);
+        if (!t) return -1;
+        l->text = t;
+        l->cap = cap;
+    }
+    memcpy(l->text + l->len, buf, size);
+    l->len += size;
+    return 0;
+}
+
+/* Written one summary at a time, each freed once written: with thousands of tests the answer
+ * holds one test's JSON objects at a time, not every test's at once. */
 void api_models(struct app *app, const struct http_req *req, struct http_resp *resp) {
     struct experiment **list;
+    struct listing out = {NULL, 0, 0};
     size_t n;
-    json_t *out;
+    int rc;
     (void)req;
     if (registry_list(app->reg, &list, &n) != SCOUT_OK) {
         http_error(resp, 503, "out of memory");
@@ -75,10 +99,17 @@ void api_models(struct app *app, const struct http_req *req, struct http_resp *r
     /* Decision records are committed asynchronously: let those already served land first, so
      * the shares read back include every decision answered before this request. */
     store_flush(app->store);
-    out = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(out, api_test_summary(app, list[i]));
+    rc = listing_add("[", 1, &out);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *summary = api_test_summary(app, list[i]);
+        rc = (i > 0 ? listing_add(",", 1, &out) : 0) || !summary ||
+             json_dump_callback(summary, listing_add, &out, JSON_COMPACT) != 0;
+        json_decref(summary);
+    }
     registry_release_list(list, n);
-    http_json(resp, 200, out);
+    if (rc == 0 && listing_add("]", 1, &out) == 0) http_raw(resp, 200, "application/json", out.text, out.len);
+    else http_error(resp, 503, "out of memory");
+    free(out.text);
 }
 
 /* ---- model_details ----------------------------------------------------------------- */

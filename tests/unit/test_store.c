@@ -829,10 +829,11 @@ static void test_decision_counts_group_by_bucket_and_variant(void **state) {
     expect_bucket_counts(s);
 }
 
-static void exec_raw(const char *db, const char *sql) {
+/* Runs sql on its own connection to the database, handing each row to row (may be NULL). */
+static void exec_raw(const char *db, const char *sql, int (*row)(void *, int, char **, char **), void *ud) {
     sqlite3 *c = NULL;
     assert_int_equal(sqlite3_open(db, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(c, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(c, sql, row, ud, NULL), SQLITE_OK);
     sqlite3_close(c);
 }
 
@@ -847,18 +848,15 @@ static int plan_detail(void *ud, int n, char **values, char **names) {
  * are the same as before. */
 static void test_an_older_database_gets_the_covering_index_of_the_counts(void **state) {
     struct fx *f = *state;
-    sqlite3 *c = NULL;
     int covered = 0;
     put_bucket_decisions(open_store(f, 1));
     close_store(f);
-    exec_raw(f->db, "DROP INDEX decisions_by_test_time; CREATE INDEX decisions_by_test ON decisions(test_id, created)");
+    exec_raw(f->db, "DROP INDEX decisions_by_test_time; CREATE INDEX decisions_by_test ON decisions(test_id, created)",
+             NULL, NULL);
     expect_bucket_counts(open_store(f, 1));
     close_store(f);
-    assert_int_equal(sqlite3_open(f->db, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(c, "EXPLAIN QUERY PLAN SELECT CAST((created-1)/1 AS INTEGER) AS b, variant, count(*),"
-                                     " sum(explored) FROM decisions WHERE test_id='x' AND created>=1 GROUP BY b, variant",
-                                  plan_detail, &covered, NULL), SQLITE_OK);
-    sqlite3_close(c);
+    exec_raw(f->db, "EXPLAIN QUERY PLAN SELECT CAST((created-1)/1 AS INTEGER) AS b, variant, count(*), sum(explored)"
+                    " FROM decisions WHERE test_id='x' AND created>=1 GROUP BY b, variant", plan_detail, &covered);
     assert_true(covered);
 }
 

@@ -35,15 +35,20 @@ void http_error(struct http_resp *r, int status, const char *fmt, ...) {
     http_json(r, status, json_pack("{s:o}", "detail", detail));
 }
 
-void http_raw(struct http_resp *r, int status, const char *content_type, const char *body, size_t len) {
+void http_raw_take(struct http_resp *r, int status, const char *content_type, char *body, size_t len) {
     json_decref(r->json);
     r->json = NULL;
     free(r->body);
-    r->body = malloc(len ? len : 1);
-    if (r->body) memcpy(r->body, body, len);
-    r->body_len = r->body ? len : 0;
+    r->body = body;
+    r->body_len = body ? len : 0;
     r->status = status;
     r->content_type = content_type;
+}
+
+void http_raw(struct http_resp *r, int status, const char *content_type, const char *body, size_t len) {
+    char *copy = malloc(len ? len : 1);
+    if (copy) memcpy(copy, body, len);
+    http_raw_take(r, status, content_type, copy, len);
 }
 
 void http_header_add(struct http_resp *r, const char *name, const char *fmt, ...) {

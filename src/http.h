@@ -45,6 +45,9 @@ void http_error(struct http_resp *r, int status, const char *fmt, ...) __attribu
 /* Sets a raw response; copies the bytes. */
 void http_raw(struct http_resp *r, int status, const char *content_type, const char *body, size_t len);
 
+/* The same, taking ownership of body (malloc'd, len bytes): no copy. */
+void http_raw_take(struct http_resp *r, int status, const char *content_type, char *body, size_t len);
+
 /* Adds a response header (name must have static storage); ignored past the maximum. */
 void http_header_add(struct http_resp *r, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

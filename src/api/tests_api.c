@@ -107,9 +107,12 @@ void api_models(struct app *app, const struct http_req *req, struct http_resp *r
         json_decref(summary);
     }
     registry_release_list(list, n);
-    if (rc == 0 && listing_add("]", 1, &out) == 0) http_raw(resp, 200, "application/json", out.text, out.len);
-    else http_error(resp, 503, "out of memory");
+    if (rc == 0 && listing_add("]", 1, &out) == 0) {
+        http_raw_take(resp, 200, "application/json", out.text, out.len);
+        return;
+    }
     free(out.text);
+    http_error(resp, 503, "out of memory");
 }
 
 /* ---- model_details ----------------------------------------------------------------- */

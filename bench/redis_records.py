@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """What a decision record costs Redis: the store's format as scoutd writes it, and the floor of
-that format and of two lighter ones, written without Lua.
+that format and of three others, written without Lua.
 
 1. scoutd on the Redis store under the fetch workload of bench/perf.py (wrk, 64 connections,
    --seconds): Redis' CPU per decision record, and from INFO commandstats the time of the
    record-writing script and of each command it calls, per record.
 2. The same number of records (--records) piped into a fresh redis-server (appendonly,
-   everysec, as in perf.py) with `redis-cli --pipe`, no Lua, in three shapes:
-     current   the store's format: an 11-field hash with its own expiry (PEXPIREAT) and two
-               sorted-set entries (by creation time, by expiry)
+   everysec, as in perf.py) with `redis-cli --pipe`, no Lua, in four shapes:
+     current   the store's format (format 2): one field of a per-test hash, its value one line
+               (src/store/redis_record.h), and two sorted-set entries (by creation time, by
+               expiry)
+     format 1  the format before: an 11-field hash per record with its own expiry (PEXPIREAT)
+               and the same two sorted-set entries
      string    one string per record with its expiry (SET ... PXAT) and one sorted-set entry
      stream    one entry in a per-test stream, its id kept in a per-test hash by request id
    For each: Redis CPU (utime + stime of redis-server, until it is idle) and memory per record.
@@ -44,6 +47,14 @@ def resp(*args):
 
 
 def shape_current(i, rid, t):
+    e = t + TTL
+    value = f"{i % 4} {0.25 + i % 7 / 100!r} {i % 2} {t:.6f} {e:.6f} 0 0 - 17 0 0 0\n"
+    return (resp("HSET", f"scout:{{{TEST}}}:d", rid, value) +
+            resp("ZADD", f"scout:{{{TEST}}}:dt", f"{t:.6f}", rid) +
+            resp("ZADD", f"scout:{{{TEST}}}:dx", f"{e:.6f}", rid))
+
+
+def shape_format1(i, rid, t):
     dk = f"scout:{{{TEST}}}:d:{rid}"
     e = t + TTL
     return (resp("HSET", dk, "v", i % 4, "p", repr(0.25 + i % 7 / 100), "x", i % 2, "c", "", "t", repr(t),
@@ -67,7 +78,8 @@ def shape_stream(i, rid, t):
             resp("HSET", f"scout:{{{TEST}}}:di", rid, sid))
 
 
-SHAPES = [("current: hash + expiry + 2 sorted-set entries", shape_current),
+SHAPES = [("current: hash field + 2 sorted-set entries", shape_current),
+          ("format 1: hash + expiry + 2 sorted-set entries", shape_format1),
           ("string with expiry + 1 sorted-set entry", shape_string),
           ("stream entry + hash field", shape_stream)]
 
@@ -120,20 +132,28 @@ def commandstats(port):
             for m in re.finditer(r"^cmdstat_([a-z|]+):calls=(\d+),usec=(\d+),", out, re.M)}
 
 
+def stored_records(port):
+    """Decision records in Redis: the fields of every scout:{T}:d hash."""
+    def cli(*args):
+        return subprocess.run(["redis-cli", "-p", str(port), "-a", perf.REDIS_PASSWORD, "--no-auth-warning", *args],
+                              capture_output=True, text=True, check=True).stdout.split()
+    return sum(int(cli("hlen", key)[0]) for key in cli("--scan", "--pattern", "scout:{*}:d"))
+
+
 def through_scoutd(tmp, seconds):
     redis = perf.Redis(tmp)
     s = perf.Scoutd(tmp, "redis", redis=redis)
     try:
         wls = perf.prepare_scout(s, tmp)
         perf.wrk(s, wls["fetch"], 2, 64, 2, measure=False)
-        before = commandstats(redis.port)
+        records_before, before = stored_records(redis.port), commandstats(redis.port)
         fig = perf.wrk(s, wls["fetch"], seconds, 64, 2)
-        after = commandstats(redis.port)
+        records_after, after = stored_records(redis.port), commandstats(redis.port)
     finally:
         s.stop()
         redis.stop()
     diff = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in after.items()}
-    records = diff.get("pexpireat", (0, 0))[0]   # one per record, called by the script only
+    records = records_after - records_before
     print(f"\n### scoutd on the Redis store, fetch for {seconds:g} s: {fig['requests']:,} decisions, "
           f"{records:,} records written\n")
     redis_cpu = fig["redis_cpu_s_per_1k"] * fig["requests"] / 1000
@@ -142,7 +162,7 @@ def through_scoutd(tmp, seconds):
           f"per fetch. (Records of the warm-up still queued are written during the run.)\n")
     print("| command | calls | µs per record |")
     print("|---|---:|---:|")
-    for name in ("evalsha", "hset", "pexpireat", "zadd", "hincrby", "exists"):
+    for name in ("evalsha", "hset", "zadd", "hincrby", "hget", "exists"):
         calls, usec = diff.get(name, (0, 0))
         if calls:
             print(f"| {name} | {calls:,} | {usec / max(records, 1):.1f} |")

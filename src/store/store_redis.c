@@ -7,9 +7,9 @@
  *   scout:{T}:meta               HASH  created, rollout, predictions, last_prediction, stats
  *   scout:{T}:events             STREAM reward events: v (variant), r (reward), c (context), q (request id), t
  *   scout:{T}:armpred            HASH  variant → decisions
- *   scout:{T}:d:<request id>     HASH  a decision record (v, p, x, c, t, s, a, dr, n, sum, st, mv), expiring
+ *   scout:{T}:d                  HASH  request id → decision record (one line, redis_record.h)
  *   scout:{T}:dt                 ZSET  request ids by creation time (analytics, export)
- *   scout:{T}:dx                 ZSET  request ids by expiry (live count, trimming dt)
+ *   scout:{T}:dx                 ZSET  request ids by expiry (live count, trimming)
  *   scout:{T}:settle             ZSET  request ids by the end of their reward window
  *   scout:{T}:sticky             HASH  user → "variant propensity"
  *   scout:{T}:snap               HASH  id (last event covered), state (learned state, bytes), t, format,
@@ -19,6 +19,8 @@
  *   scout:tokens                 SET   token ids
  *   scout:token:<id>             HASH  a token: name, scope, hash of the secret (never the secret), times
  *   scout:tokens:version         counter bumped by every token change
+ *   scout:format                 STRING the version of this layout (STORE_FORMAT); older data is
+ *                                      migrated when a server opens the store
  *   scout:catalog                STREAM changes replicas follow: test put/delete, rollout, setting
  *
  * Rewards: one Lua script per update request joins each reward to its decision, applies the
@@ -38,7 +40,8 @@
  * Decision records, counters and token touches are queued and written by
  * the writer thread in pipelined batches: a decision never waits for Redis. The writer also
  * settles decisions whose reward window ended (one replica at a time, under a lock key) and
- * trims expired decisions from the indexes.
+ * trims expired decisions (readers ignore a decision past its expiry; one still to be settled
+ * stays TRIM_GRACE longer, so the settling of a window that ends at the expiry finds it).
  * While Redis is unreachable, synchronous calls fail at once with SCOUT_ESTORE (503 for the
  * client) and the links reconnect with backoff; queued writes wait (up to a bound) and are
  * written when Redis is back. */
@@ -60,6 +63,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/redis_conn.h"
+#include "store/redis_record.h"
 #include "util/util.h"
 
 #define MAX_QUEUE 65536           /* queued async writes: past it a writer waits for room while Redis is up,
@@ -74,41 +78,62 @@
 #define SETTLE_INTERVAL 0.25
 #define SETTLE_SLICE 1000
 #define TRIM_INTERVAL 1.0
+#define TRIM_GRACE 60.0           /* seconds an expired record still to be settled stays (unseen) */
+#define TRIM_SLICE 1000           /* expired decisions per test one trim call drops */
+#define STORE_FORMAT 2            /* 1: one expiring hash per decision; 2: one field of scout:{T}:d */
+#define MIGRATE_SLICE 1000
 #define LOCK_TTL_MS 5000
 #define CATALOG_MAXLEN 10000      /* changes kept for replicas that fall behind */
 #define POOL_LINKS 4              /* links for request threads: that many operations at once */
 
 /* ---- the Lua scripts ----------------------------------------------------------------- */
 
-/* KEYS: events stream, meta. ARGV: now, prefix of decision keys, wait (0/1), then per event 5
- * values: request id ('' = none), variant (-1 = from the decision), reward, context ('' =
- * none), skip stored context (0/1). With wait 1, answers the status WAIT and writes nothing
- * while a named decision is not in Redis yet (another replica may still have it queued).
- * Returns per event {found, variant, outcome, context joined, event id ('' when no event was
- * added)}. */
+/* Reading and rewriting a decision record (the line of redis_record.h) in the scripts. A record
+ * is a table of its fields as text, but n (rewards) and sum are numbers. */
+#define REC_LUA \
+    "local function rec_get(h, rid)\n" \
+    "  local val = redis.call('HGET', h, rid)\n" \
+    "  if not val then return nil end\n" \
+    "  local v, p, x, t, e, s, a, dr, mv, n, sum, st, c = string.match(val,\n" \
+    "    '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)\\n(.*)$')\n" \
+    "  if not v then return nil end\n" \
+    "  return {v = v, p = p, x = x, t = t, e = e, s = s, a = a, dr = dr, mv = mv, n = tonumber(n),\n" \
+    "          sum = tonumber(sum), st = st, c = c}\n" \
+    "end\n" \
+    "local function rec_put(h, rid, d)\n" \
+    "  redis.call('HSET', h, rid, string.format('%s %s %s %s %s %s %s %s %s %d %.17g %s\\n%s', d.v, d.p, d.x,\n" \
+    "             d.t, d.e, d.s, d.a, d.dr, d.mv, d.n, d.sum, d.st, d.c))\n" \
+    "end\n"
+
+/* KEYS: events stream, meta, decision records. ARGV: now, wait (0/1), then per event 5 values:
+ * request id ('' = none), variant (-1 = from the decision), reward, context ('' = none), skip
+ * stored context (0/1). With wait 1, answers the status WAIT and writes nothing while a named
+ * decision is not in Redis yet (another replica may still have it queued). A decision past its
+ * expiry counts as not found. Returns per event {found, variant, outcome, context joined, event
+ * id ('' when no event was added)}. */
 static const char APPEND_LUA[] =
+    REC_LUA
     "if redis.call('EXISTS', KEYS[2]) == 0 then return redis.error_reply('NOTFOUND') end\n"
     "local now = tonumber(ARGV[1]); local out = {}\n"
-    "if ARGV[3] == '1' then\n"
-    "  for i = 4, #ARGV, 5 do\n"
-    "    if ARGV[i] ~= '' and redis.call('EXISTS', ARGV[2] .. ARGV[i]) == 0 then return redis.status_reply('WAIT') end\n"
+    "if ARGV[2] == '1' then\n"
+    "  for i = 3, #ARGV, 5 do\n"
+    "    if ARGV[i] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then return redis.status_reply('WAIT') end\n"
     "  end\n"
     "end\n"
-    "for i = 4, #ARGV, 5 do\n"
+    "for i = 3, #ARGV, 5 do\n"
     "  local rid, v, r, c, skip = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3], ARGV[i+4]\n"
     "  local found, outcome, joined = 0, 0, ''\n"
     "  if rid ~= '' then\n"
-    "    local dk = ARGV[2] .. rid\n"
-    "    local d = redis.call('HMGET', dk, 'v', 'c', 'a', 'n', 'st', 's')\n"
-    "    if d[1] then\n"
+    "    local d = rec_get(KEYS[3], rid)\n"
+    "    if d and tonumber(d.e) > now then\n"
     "      found = 1\n"
-    "      if v < 0 then v = tonumber(d[1]) end\n"
-    "      if c == '' and skip == '0' and d[2] then c = d[2]; joined = d[2] end\n"
-    "      local settle_at = tonumber(d[6] or '0')\n"
-    "      if d[5] == '1' or (settle_at > 0 and now >= settle_at) then outcome = 3\n"
-    "      elseif d[3] == '1' and tonumber(d[4] or '0') > 0 then outcome = 2\n"
-    "      elseif d[3] == '2' then outcome = 1 end\n"
-    "      if outcome <= 1 then redis.call('HINCRBY', dk, 'n', 1); redis.call('HINCRBYFLOAT', dk, 'sum', r) end\n"
+    "      if v < 0 then v = tonumber(d.v) end\n"
+    "      if c == '' and skip == '0' then c = d.c; joined = d.c end\n"
+    "      local settle_at = tonumber(d.s)\n"
+    "      if d.st == '1' or (settle_at > 0 and now >= settle_at) then outcome = 3\n"
+    "      elseif d.a == '1' and d.n > 0 then outcome = 2\n"
+    "      elseif d.a == '2' then outcome = 1 end\n"
+    "      if outcome <= 1 then d.n = d.n + 1; d.sum = d.sum + tonumber(r); rec_put(KEYS[3], rid, d) end\n"
     "    end\n"
     "  end\n"
     "  local id = ''\n"
@@ -119,21 +144,22 @@ static const char APPEND_LUA[] =
     "end\n"
     "return out\n";
 
-/* KEYS: events stream, settle zset. ARGV: now, decision key prefix, request ids...
+/* KEYS: events stream, settle zset, decision records. ARGV: now, request ids...
  * Settles each decision once: its sum (aggregation sum) or its default reward becomes an
  * event. Returns the number of events made. */
 static const char SETTLE_LUA[] =
+    REC_LUA
     "local made = 0\n"
-    "for i = 3, #ARGV do\n"
-    "  local rid = ARGV[i]; local dk = ARGV[2] .. rid\n"
-    "  local d = redis.call('HMGET', dk, 'st', 'a', 'n', 'sum', 'dr', 'v', 'c')\n"
-    "  if d[6] and d[1] ~= '1' then\n"
-    "    redis.call('HSET', dk, 'st', '1')\n"
+    "for i = 2, #ARGV do\n"
+    "  local rid = ARGV[i]\n"
+    "  local d = rec_get(KEYS[3], rid)\n"
+    "  if d and d.st ~= '1' then\n"
+    "    d.st = '1'; rec_put(KEYS[3], rid, d)\n"
     "    local r = nil\n"
-    "    if d[2] == '2' and tonumber(d[3] or '0') > 0 then r = d[4]\n"
-    "    elseif tonumber(d[3] or '0') == 0 and d[5] and d[5] ~= '' then r = d[5] end\n"
+    "    if d.a == '2' and d.n > 0 then r = string.format('%.17g', d.sum)\n"
+    "    elseif d.n == 0 and d.dr ~= '-' then r = d.dr end\n"
     "    if r then\n"
-    "      redis.call('XADD', KEYS[1], '*', 'v', d[6], 'r', r, 'c', d[7] or '', 'q', rid, 't', ARGV[1])\n"
+    "      redis.call('XADD', KEYS[1], '*', 'v', d.v, 'r', r, 'c', d.c, 'q', rid, 't', ARGV[1])\n"
     "      made = made + 1\n"
     "    end\n"
     "  end\n"
@@ -173,30 +199,27 @@ static const char SNAPSHOT_LUA[] =
     "end\n"
     "return {1, n}\n";
 
-/* KEYS: meta, dt, dx, armpred, settle, then one key per decision record. ARGV: per decision
- * DEC_ARGS values: request id, variant, propensity, explored, context, created, expires, end of
- * the reward window (0: none), aggregation, default reward ('' = none), model version, expiry
- * (ms). Writes the records of one test and its counters at once — or nothing when the test was
- * deleted meanwhile (by any replica), so a deleted test's keys are never made again. Returns
- * the number written. */
-#define DEC_ARGS 12
+/* KEYS: meta, dt, dx, armpred, settle, decision records. ARGV: per decision DEC_ARGS values:
+ * request id, record (redis_record.h), created, expires, end of the reward window (0: none),
+ * variant. Writes the records of one test and its counters at once — or nothing when the test
+ * was deleted meanwhile (by any replica), so a deleted test's keys are never made again. The
+ * indexes and counters are written once per call, not once per decision: Redis spends its time
+ * on calls from Lua and on arguments, not on members. Returns the number written. */
+#define DEC_ARGS 6
 static const char DECISIONS_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "local n, last, dt, dx, st, arms = #KEYS - 5, nil, {}, {}, {}, {}\n"
+    "local n, last, recs, dt, dx, st, arms = #ARGV / 6, nil, {}, {}, {}, {}, {}\n"
     "for i = 0, n - 1 do\n"
-    "  local a, dk = i * 12, KEYS[6 + i]\n"
-    "  local rid, v = ARGV[a + 1], ARGV[a + 2]\n"
-    "  redis.call('HSET', dk, 'v', v, 'p', ARGV[a + 3], 'x', ARGV[a + 4], 'c', ARGV[a + 5], 't', ARGV[a + 6],\n"
-    "             'e', ARGV[a + 7], 's', ARGV[a + 8], 'a', ARGV[a + 9], 'dr', ARGV[a + 10], 'mv', ARGV[a + 11])\n"
-    "  redis.call('PEXPIREAT', dk, ARGV[a + 12])\n"
-    "  dt[#dt + 1] = ARGV[a + 6]; dt[#dt + 1] = rid\n"
-    "  dx[#dx + 1] = ARGV[a + 7]; dx[#dx + 1] = rid\n"
-    "  if ARGV[a + 8] ~= '0' then st[#st + 1] = ARGV[a + 8]; st[#st + 1] = rid end\n"
+    "  local a = i * 6\n"
+    "  local rid, t, e, s, v = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]\n"
+    "  recs[#recs + 1] = rid; recs[#recs + 1] = ARGV[a + 2]\n"
+    "  dt[#dt + 1] = t; dt[#dt + 1] = rid\n"
+    "  dx[#dx + 1] = e; dx[#dx + 1] = rid\n"
+    "  if s ~= '0' then st[#st + 1] = s; st[#st + 1] = rid end\n"
     "  arms[v] = (arms[v] or 0) + 1\n"
-    "  if not last or tonumber(ARGV[a + 6]) > tonumber(last) then last = ARGV[a + 6] end\n"
+    "  if not last or tonumber(t) > tonumber(last) then last = t end\n"
     "end\n"
-    /* the indexes and counters once per call, not once per decision: Redis spends its time on
-     * calls from Lua, not on members */
+    "redis.call('HSET', KEYS[6], unpack(recs))\n"
     "redis.call('ZADD', KEYS[2], unpack(dt))\n"
     "redis.call('ZADD', KEYS[3], unpack(dx))\n"
     "if #st > 0 then redis.call('ZADD', KEYS[5], unpack(st)) end\n"
@@ -206,32 +229,75 @@ static const char DECISIONS_LUA[] =
     "if not prev or tonumber(last) > tonumber(prev) then redis.call('HSET', KEYS[1], 'last_prediction', last) end\n"
     "return n\n";
 
+/* KEYS: dt, dx, decision records, settle of one test. ARGV: now, a time TRIM_GRACE ago, at most
+ * how many. Drops the decisions that expired, records and index entries — but one still
+ * waiting to be settled (its window ends at its expiry) only once it expired before the second
+ * time, so the settling finds it. Returns how many. */
+static const char TRIM_LUA[] =
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local gone, cut = {}, tonumber(ARGV[2])\n"
+    "for i = 1, #ids, 2 do\n"
+    "  if tonumber(ids[i + 1]) < cut or not redis.call('ZSCORE', KEYS[4], ids[i]) then gone[#gone + 1] = ids[i] end\n"
+    "end\n"
+    "if #gone == 0 then return 0 end\n"
+    "redis.call('ZREM', KEYS[1], unpack(gone))\n"
+    "redis.call('ZREM', KEYS[2], unpack(gone))\n"
+    "redis.call('HDEL', KEYS[3], unpack(gone))\n"
+    "return #gone\n";
+
+/* KEYS: dt, decision records of one test. ARGV: the prefix of the first format's record keys
+ * (one hash with expiry per decision), first rank, how many. Moves the records of that slice of
+ * dt into the records hash, in this format, and deletes their keys; a key that expired is gone
+ * already. Returns how many ids the slice held. */
+static const char MIGRATE_LUA[] =
+    "local ids = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)\n"
+    "for _, rid in ipairs(ids) do\n"
+    "  local k = ARGV[1] .. rid\n"
+    "  local h = redis.call('HGETALL', k)\n"
+    "  if #h > 0 then\n"
+    "    local d = {}\n"
+    "    for i = 1, #h, 2 do d[h[i]] = h[i + 1] end\n"
+    "    if d.v and d.t and d.e then\n"
+    "      local dr = d.dr\n"
+    "      if not dr or dr == '' then dr = '-' end\n"
+    "      redis.call('HSET', KEYS[2], rid, string.format('%s %s %s %s %s %s %s %s %s %d %.17g %s\\n%s', d.v,\n"
+    "                 d.p or '0', d.x or '0', d.t, d.e, d.s or '0', d.a or '0', dr, d.mv or '0',\n"
+    "                 tonumber(d.n or '0'), tonumber(d.sum or '0'), d.st == '1' and '1' or '0', d.c or ''))\n"
+    "    end\n"
+    "    redis.call('DEL', k)\n"
+    "  end\n"
+    "end\n"
+    "return #ids\n";
+
 /* KEYS: a hash. ARGV: field, value. Sets the field only on a hash that exists (a test's meta, a
  * token): a late write never brings back a deleted object. */
 static const char HSET_EXISTING_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n";
 
-/* KEYS: meta, armpred, sticky, snap, events, dt of one test. ARGV: the prefix of its decision
- * keys. Reads everything of the test at one instant, for a backup: {meta, armpred, sticky,
- * snap, events, {request id, decision fields, ...}}, or nil when the test is gone. Read-only. */
+/* KEYS: meta, armpred, sticky, snap, events, dt, decision records of one test. Reads
+ * everything of the test at one instant, for a backup: {meta, armpred, sticky, snap, events,
+ * {request id, record, ...} in the order of creation}, or nil when the test is gone. Read-only. */
 static const char DUMP_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),\n"
     "             redis.call('HGETALL', KEYS[4]), redis.call('XRANGE', KEYS[5], '-', '+')}\n"
-    "local ds = {}\n"
-    "for _, rid in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do\n"
-    "  local h = redis.call('HGETALL', ARGV[1] .. rid)\n"
-    "  if #h > 0 then ds[#ds + 1] = rid; ds[#ds + 1] = h end\n"
+    "local ds, ids = {}, redis.call('ZRANGE', KEYS[6], 0, -1)\n"
+    "for from = 1, #ids, 1000 do\n"
+    "  local slice = {unpack(ids, from, math.min(from + 999, #ids))}\n"
+    "  local vals = redis.call('HMGET', KEYS[7], unpack(slice))\n"
+    "  for i, rid in ipairs(slice) do\n"
+    "    if vals[i] then ds[#ds + 1] = rid; ds[#ds + 1] = vals[i] end\n"
+    "  end\n"
     "end\n"
     "out[6] = ds\n"
     "return out\n";
 
 /* The scripts run with EVALSHA, loaded at start-up and again after a Redis restart. */
-enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_HSET_EXISTING, SCRIPT_DUMP,
-              SCRIPT_COUNT };
-static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DECISIONS_LUA,
-                                                  HSET_EXISTING_LUA, DUMP_LUA};
+enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_TRIM, SCRIPT_MIGRATE,
+              SCRIPT_HSET_EXISTING, SCRIPT_DUMP, SCRIPT_COUNT };
+static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DECISIONS_LUA, TRIM_LUA,
+                                                  MIGRATE_LUA, HSET_EXISTING_LUA, DUMP_LUA};
 
 /* KEYS: a lock; ARGV: the holder's token. Deletes the lock only if this holder has it. */
 static const char UNLOCK_LUA[] =
@@ -403,6 +469,72 @@ static redisReply *evalsha(struct rs *s, redisContext *c, int argc, const char *
     return r;
 }
 
+/* Brings data of an older layout (scout:format) to this one, before anything else reads it; a
+ * layout newer than this build's stops the start. Format 1 kept each decision in its own
+ * expiring hash: MIGRATE_LUA moves them into the test's records hash a slice at a time. Every
+ * replica must run this build before any writes again in the older layout (a rolling upgrade
+ * of the record format is not supported: stop the old replicas, then start the new ones). */
+static int migrate(struct rs *s, redisContext *c, char *err, size_t errlen) {
+    redisReply *f = redisCommand(c, "GET scout:format"), *tests = NULL;
+    long format = f && f->type == REDIS_REPLY_STRING ? strtol(f->str, NULL, 10) : 1;
+    long moved = 0;
+    int rc = SCOUT_ESTORE;
+    if (!reply_ok(f)) {
+        snprintf(err, errlen, "reading the store's format from Redis failed");
+        goto out;
+    }
+    if (format > STORE_FORMAT) {
+        snprintf(err, errlen, "Redis holds Scout data in format %ld, newer than this build's (%d): run a newer scoutd",
+                 format, STORE_FORMAT);
+        rc = SCOUT_EINVAL;
+        goto out;
+    }
+    if (format == STORE_FORMAT) {
+        rc = SCOUT_OK;
+        goto out;
+    }
+    tests = redisCommand(c, "HKEYS scout:tests");
+    if (!tests || tests->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "reading the tests from Redis failed");
+        goto out;
+    }
+    for (size_t i = 0; i < tests->elements; i++) {
+        const char *id = tests->element[i]->str;
+        char dt[128], recs[128], prefix[128], from[24], slice[16];
+        long long start = 0;
+        snprintf(dt, sizeof dt, "scout:{%s}:dt", id);
+        snprintf(recs, sizeof recs, "scout:{%s}:d", id);
+        snprintf(prefix, sizeof prefix, "scout:{%s}:d:", id);
+        snprintf(slice, sizeof slice, "%d", MIGRATE_SLICE);
+        for (;;) {
+            snprintf(from, sizeof from, "%lld", start);
+            const char *argv[] = {"EVALSHA", s->sha[SCRIPT_MIGRATE], "2", dt, recs, prefix, from, slice};
+            redisReply *r = evalsha(s, c, 8, argv, NULL);
+            long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+            if (n < 0) snprintf(err, errlen, "moving the decision records of test %s to format %d failed: %s", id,
+                                STORE_FORMAT, r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+            if (r) freeReplyObject(r);
+            if (n < 0) goto out;
+            start += n;
+            if (n < MIGRATE_SLICE) break;
+        }
+        moved += (long)start;
+    }
+    freeReplyObject(f);
+    if (!reply_ok(f = redisCommand(c, "SET scout:format %d", STORE_FORMAT))) {
+        snprintf(err, errlen, "recording the store's format in Redis failed");
+        goto out;
+    }
+    if (tests->elements)
+        log_msg(LOG_INFO, "store: moved the decision records of %zu tests to format %d (%ld index entries)",
+                tests->elements, STORE_FORMAT, moved);
+    rc = SCOUT_OK;
+out:
+    if (f) freeReplyObject(f);
+    if (tests) freeReplyObject(tests);
+    return rc;
+}
+
 int store_open_redis(struct store **out, const char *host, int port, const char *user, const char *password,
                      char *err, size_t errlen) {
     struct rs *s = calloc(1, sizeof *s);
@@ -436,7 +568,7 @@ int store_open_redis(struct store **out, const char *host, int port, const char 
         goto fail;
     }
     redis_pool_reconnect(&s->pool);
-    if ((rc = load_scripts(s, c, err, errlen)) != SCOUT_OK) goto fail;
+    if ((rc = load_scripts(s, c, err, errlen)) != SCOUT_OK || (rc = migrate(s, c, err, errlen)) != SCOUT_OK) goto fail;
     {   /* Changes from here on reach this process (what came before, loading reads). */
         redisReply *last = redisCommand(c, "XREVRANGE scout:catalog + - COUNT 1");
         snprintf(s->catalog_last, sizeof s->catalog_last, "%s",
@@ -925,25 +1057,33 @@ static void enqueue(struct rs *s, struct aop *op) {
     pthread_mutex_unlock(&s->qlock);
 }
 
-/* One decision record's script arguments as text. */
+/* One decision's script arguments as text: its record (the head here, the context after it in
+ * value when there is one) and the scores of its index entries. */
 struct dec_text {
-    char key[SCOUT_ID_LEN + SCOUT_MAX_REQUEST_ID + 16];
-    char v[24], p[32], x[4], t[32], e[32], st[32], a[4], dr[32], mv[24], pexp[24];
+    char head[REDIS_RECORD_HEAD_MAX];
+    char t[REDIS_RECORD_TIME_MAX], e[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], v[24];
+    char *value;                 /* head, or a malloc'd head + context */
+    size_t len;
 };
 
-static void dec_text_fill(struct dec_text *f, const struct store_decision *d) {
-    snprintf(f->key, sizeof f->key, "scout:{%s}:d:%s", d->test_id, d->request_id);
+static int dec_text_fill(struct dec_text *f, const struct store_decision *d) {
+    struct redis_record r = {d->variant_id, d->propensity, d->explored, d->created, d->expires, d->settle_at,
+                             d->aggregate, d->has_default, d->default_reward, d->model_version, 0, 0, 0, NULL};
+    size_t h = redis_record_head(f->head, &r), c = d->context ? strlen(d->context) : 0;
+    redis_record_time(f->t, d->created);
+    redis_record_time(f->e, d->expires);
+    if (d->settle_at > 0) redis_record_time(f->s, d->settle_at);
+    else strcpy(f->s, "0");
     snprintf(f->v, sizeof f->v, "%ld", d->variant_id);
-    fmt_double(f->p, sizeof f->p, d->propensity);
-    snprintf(f->x, sizeof f->x, "%d", d->explored ? 1 : 0);
-    fmt_double(f->t, sizeof f->t, d->created);
-    fmt_double(f->e, sizeof f->e, d->expires);
-    fmt_double(f->st, sizeof f->st, d->settle_at);
-    snprintf(f->a, sizeof f->a, "%d", d->aggregate);
-    if (d->has_default) fmt_double(f->dr, sizeof f->dr, d->default_reward);
-    else f->dr[0] = '\0';
-    snprintf(f->mv, sizeof f->mv, "%" PRIu64, d->model_version);
-    snprintf(f->pexp, sizeof f->pexp, "%lld", (long long)(d->expires * 1000.0));
+    f->value = f->head;
+    f->len = h;
+    if (c) {
+        if (!(f->value = malloc(h + c))) return -1;
+        memcpy(f->value, f->head, h);
+        memcpy(f->value + h, d->context, c);
+        f->len = h + c;
+    }
+    return 0;
 }
 
 /* Appends one script call that writes the decisions of first's test in the batch (first and
@@ -951,57 +1091,55 @@ static void dec_text_fill(struct dec_text *f, const struct store_decision *d) {
  * was appended, 0 when out of memory (the decisions stay unwritten and are retried). */
 static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
     const char *test = first->u.decision->test_id;
-    char keys[5][128];
-    size_t m = 0, argc, k = 0;
+    char keys[6][128];
+    size_t m = 0, argc, k = 0, filled = 0;
     struct dec_text *text;
     const char **argv;
     size_t *lens;
+    int ok = 0;
     for (struct aop *op = first; op; op = op->next)
         if (op->kind == AOP_DECISION && !op->grouped && !strcmp(op->u.decision->test_id, test)) m++;
-    argc = 3 + 5 + m + m * DEC_ARGS;
+    argc = 3 + 6 + m * DEC_ARGS;
     text = calloc(m, sizeof *text);
     argv = calloc(argc, sizeof *argv);
     lens = calloc(argc, sizeof *lens);
-    if (!text || !argv || !lens) {
-        free(text);
-        free(argv);
-        free(lens);
-        return 0;
-    }
+    if (!text || !argv || !lens) goto out;
     snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", test);
     snprintf(keys[1], sizeof keys[1], "scout:{%s}:dt", test);
     snprintf(keys[2], sizeof keys[2], "scout:{%s}:dx", test);
     snprintf(keys[3], sizeof keys[3], "scout:{%s}:armpred", test);
     snprintf(keys[4], sizeof keys[4], "scout:{%s}:settle", test);
+    snprintf(keys[5], sizeof keys[5], "scout:{%s}:d", test);
     argv[k++] = "EVALSHA";
     argv[k++] = s->sha[SCRIPT_DECISIONS];
-    argv[k++] = NULL;   /* the number of keys, below */
-    for (int i = 0; i < 5; i++) argv[k++] = keys[i];
-    {
-        size_t i = 0, a = k + m;
-        for (struct aop *op = first; op; op = op->next) {
-            const struct store_decision *d;
-            struct dec_text *f;
-            if (op->kind != AOP_DECISION || op->grouped || strcmp(op->u.decision->test_id, test)) continue;
-            op->grouped = 1;
-            d = op->u.decision;
-            f = &text[i++];
-            dec_text_fill(f, d);
-            argv[k++] = f->key;
-            const char *vals[DEC_ARGS] = {d->request_id, f->v, f->p, f->x, d->context ? d->context : "",
-                                          f->t, f->e, f->st, f->a, f->dr, f->mv, f->pexp};
-            for (int j = 0; j < DEC_ARGS; j++) argv[a++] = vals[j];
+    argv[k++] = "6";
+    for (int i = 0; i < 6; i++) argv[k++] = keys[i];
+    for (size_t i = 0; i < k; i++) lens[i] = strlen(argv[i]);
+    for (struct aop *op = first; op && filled < m; op = op->next) {
+        const struct store_decision *d;
+        struct dec_text *f;
+        if (op->kind != AOP_DECISION || op->grouped || strcmp(op->u.decision->test_id, test)) continue;
+        d = op->u.decision;
+        f = &text[filled];
+        if (dec_text_fill(f, d) < 0) goto out;
+        filled++;
+        const char *vals[DEC_ARGS] = {d->request_id, f->value, f->t, f->e, f->s, f->v};
+        for (int j = 0; j < DEC_ARGS; j++) {
+            argv[k] = vals[j];
+            lens[k++] = j == 1 ? f->len : strlen(vals[j]);
         }
     }
-    char nkeys[16];
-    snprintf(nkeys, sizeof nkeys, "%zu", 5 + m);
-    argv[2] = nkeys;
-    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
     redisAppendCommandArgv(c, (int)argc, argv, lens);   /* copies the arguments */
+    for (struct aop *op = first; op; op = op->next)
+        if (op->kind == AOP_DECISION && !strcmp(op->u.decision->test_id, test)) op->grouped = 1;
+    ok = 1;
+out:
+    for (size_t i = 0; text && i < filled; i++)
+        if (text[i].value != text[i].head) free(text[i].value);
     free(text);
     free(argv);
     free(lens);
-    return 1;
+    return ok;
 }
 
 /* Appends the command of one queued write to the pipeline; returns how many replies follow. */
@@ -1098,34 +1236,28 @@ static void settle_step(struct rs *s, struct redis_link *l) {
             break;
         }
         if (ids->type == REDIS_REPLY_ARRAY && ids->elements > 0) {
-            size_t argc = 5 + ids->elements;
+            /* EVALSHA sha 3 events settle records now ids... */
+            size_t argc = 7 + ids->elements, k = 0;
             const char **argv = calloc(argc, sizeof *argv);
-            char ev[128], zs[128], prefix[128];
+            char ev[128], zs[128], recs[128];
             snprintf(ev, sizeof ev, "scout:{%s}:events", list[i].id);
             snprintf(zs, sizeof zs, "scout:{%s}:settle", list[i].id);
-            snprintf(prefix, sizeof prefix, "scout:{%s}:d:", list[i].id);
+            snprintf(recs, sizeof recs, "scout:{%s}:d", list[i].id);
             if (argv) {
                 redisReply *r;
-                argv[0] = "EVALSHA";
-                argv[1] = s->sha[SCRIPT_SETTLE];
-                argv[2] = "2";
-                argv[3] = ev;
-                argv[4] = zs;
-                /* ARGV: now, prefix, ids — appended after the two keys */
-                const char **full = calloc(argc + 2, sizeof *full);
-                if (full) {
-                    size_t k = 0;
-                    for (; k < 5; k++) full[k] = argv[k];
-                    full[k++] = now;
-                    full[k++] = prefix;
-                    for (size_t j = 0; j < ids->elements; j++) full[k++] = ids->element[j]->str;
-                    r = evalsha(s, c, (int)k, full, NULL);
-                    if (!r) redis_link_fail(l, c->errstr);
-                    else if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&s->settled, (uint64_t)r->integer);
-                    else if (r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: settling failed: %s", r->str);
-                    if (r) freeReplyObject(r);
-                    free(full);
-                }
+                argv[k++] = "EVALSHA";
+                argv[k++] = s->sha[SCRIPT_SETTLE];
+                argv[k++] = "3";
+                argv[k++] = ev;
+                argv[k++] = zs;
+                argv[k++] = recs;
+                argv[k++] = now;
+                for (size_t j = 0; j < ids->elements; j++) argv[k++] = ids->element[j]->str;
+                r = evalsha(s, c, (int)k, argv, NULL);
+                if (!r) redis_link_fail(l, c->errstr);
+                else if (r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&s->settled, (uint64_t)r->integer);
+                else if (r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: settling failed: %s", r->str);
+                if (r) freeReplyObject(r);
                 free(argv);
             }
         }
@@ -1137,36 +1269,42 @@ static void settle_step(struct rs *s, struct redis_link *l) {
     if (unlock) freeReplyObject(unlock);
 }
 
-/* Drops expired decisions from the per-test indexes (the decision hashes expire by themselves). */
+/* Drops the decisions that expired (those still to be settled TRIM_GRACE later): records and
+ * index entries, a slice per test per pass. */
 static void trim_step(struct rs *s, struct redis_link *l) {
     redisContext *c = redis_link_get(l);
-    char now[40];
+    char now[REDIS_RECORD_TIME_MAX], before[REDIS_RECORD_TIME_MAX], slice[16];
     struct followed *list;
     size_t n;
+    int noscript = 0;
     if (!c) return;
-    fmt_double(now, sizeof now, util_now());
+    redis_record_time(now, util_now());
+    redis_record_time(before, util_now() - TRIM_GRACE);
+    snprintf(slice, sizeof slice, "%d", TRIM_SLICE);
     list = copy_followed(s, &n);
+    for (size_t i = 0; list && i < n; i++) {   /* one pipeline for all tests */
+        char keys[4][128];
+        snprintf(keys[0], sizeof keys[0], "scout:{%s}:dt", list[i].id);
+        snprintf(keys[1], sizeof keys[1], "scout:{%s}:dx", list[i].id);
+        snprintf(keys[2], sizeof keys[2], "scout:{%s}:d", list[i].id);
+        snprintf(keys[3], sizeof keys[3], "scout:{%s}:settle", list[i].id);
+        const char *argv[] = {"EVALSHA", s->sha[SCRIPT_TRIM], "4", keys[0], keys[1], keys[2], keys[3], now, before, slice};
+        redisAppendCommandArgv(c, 10, argv, NULL);
+    }
     for (size_t i = 0; list && i < n; i++) {
-        redisReply *ids = redisCommand(c, "ZRANGEBYSCORE scout:{%s}:dx -inf (%s LIMIT 0 1000", list[i].id, now);
-        if (!ids) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) {
             redis_link_fail(l, c->errstr);
             break;
         }
-        if (ids->type == REDIS_REPLY_ARRAY) atomic_fetch_add(&s->purged, ids->elements);
-        for (size_t j = 0; ids->type == REDIS_REPLY_ARRAY && j < ids->elements; j++) {
-            redisAppendCommand(c, "ZREM scout:{%s}:dt %s", list[i].id, ids->element[j]->str);
-            redisAppendCommand(c, "ZREM scout:{%s}:dx %s", list[i].id, ids->element[j]->str);
-        }
-        for (size_t j = 0; ids->type == REDIS_REPLY_ARRAY && j < 2 * ids->elements; j++) {
-            redisReply *r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-                redis_link_fail(l, c->errstr);
-                break;
-            }
-            freeReplyObject(r);
-        }
-        freeReplyObject(ids);
-        if (!l->c) break;
+        if (r && r->type == REDIS_REPLY_INTEGER) atomic_fetch_add(&s->purged, (uint64_t)r->integer);
+        else if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) noscript = 1;
+        else if (r && r->type == REDIS_REPLY_ERROR) log_msg(LOG_ERROR, "store: trimming expired decisions failed: %s", r->str);
+        if (r) freeReplyObject(r);
+    }
+    if (noscript && l->c) {   /* a restarted Redis: the scripts again, for the next pass */
+        char err[160];
+        if (load_scripts(s, c, err, sizeof err) != SCOUT_OK) log_msg(LOG_ERROR, "store: %s", err);
     }
     free(list);
 }
@@ -1475,11 +1613,12 @@ static int rs_delete_test(struct store *base, const char *id) {
     redisReply *r = redis_link_command(l, "HDEL scout:tests %s", id);
     if (r && r->type == REDIS_REPLY_INTEGER) {
         rc = r->integer ? SCOUT_OK : SCOUT_ENOTFOUND;
-        /* Decision hashes expire on their own; their indexes and the rest go now. */
-        redisReply *d = redis_link_command(l, "DEL scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
+        /* UNLINK: the records of a large test are freed in the background, not while Redis
+         * holds every client up. */
+        redisReply *d = redis_link_command(l, "UNLINK scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
                                     "scout:{%s}:dx scout:{%s}:settle scout:{%s}:sticky scout:{%s}:snap "
-                                    "scout:{%s}:snaplock",
-                                 id, id, id, id, id, id, id, id, id);
+                                    "scout:{%s}:snaplock scout:{%s}:d",
+                                 id, id, id, id, id, id, id, id, id, id);
         if (!reply_ok(d) || (rc == SCOUT_OK && !announce(l, "delete", "id", id))) rc = SCOUT_ESTORE;
         if (d) freeReplyObject(d);
     }
@@ -1517,7 +1656,7 @@ static int append_rewards(struct rs *s, const char *test_id, struct store_reward
                           struct store_event_pos *last_out, int *have_last_out) {
     struct store *base = &s->base;
     double t0 = util_monotonic();
-    char evkey[128], metakey[128], prefix[128], now[40];
+    char evkey[128], metakey[128], recs[128], now[40];
     const char **argv = calloc((size_t)(8 + 5 * n), sizeof *argv);
     char (*nums)[2][40] = calloc((size_t)n, sizeof *nums);
     struct store_event_pos last = {0, 0};
@@ -1543,15 +1682,15 @@ static int append_rewards(struct rs *s, const char *test_id, struct store_reward
         }
     snprintf(evkey, sizeof evkey, "scout:{%s}:events", test_id);
     snprintf(metakey, sizeof metakey, "scout:{%s}:meta", test_id);
-    snprintf(prefix, sizeof prefix, "scout:{%s}:d:", test_id);
+    snprintf(recs, sizeof recs, "scout:{%s}:d", test_id);
     fmt_double(now, sizeof now, t);
     argv[argc++] = "EVALSHA";
     argv[argc++] = s->sha[SCRIPT_APPEND];
-    argv[argc++] = "2";
+    argv[argc++] = "3";
     argv[argc++] = evkey;
     argv[argc++] = metakey;
+    argv[argc++] = recs;
     argv[argc++] = now;
-    argv[argc++] = prefix;
     wait_arg = argc++;
     for (int i = 0; i < n; i++) {
         snprintf(nums[i][0], sizeof nums[i][0], "%ld", ev[i].variant_id);
@@ -1901,73 +2040,49 @@ static int rs_count_decisions(struct store *base, double now, long *out) {
     return rc;
 }
 
-/* A decision record as scans read it. */
-struct dview {
-    double created, propensity, sum, dflt;
-    long variant, rewards;
-    int explored, settled, has_default;
-    const char *context;     /* borrowed from the reply */
-};
-
-#define DFIELDS "t v x c p n sum st dr"
-
-static int read_dview(const redisReply *r, struct dview *d) {
-    const char *f[9];
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 9) return 0;
-    for (int i = 0; i < 9; i++) f[i] = r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str : NULL;
-    if (!f[0] || !f[1]) return 0;   /* expired meanwhile */
-    d->created = strtod(f[0], NULL);
-    d->variant = strtol(f[1], NULL, 10);
-    d->explored = f[2] && atoi(f[2]);
-    d->context = f[3] && *f[3] ? f[3] : NULL;
-    d->propensity = f[4] ? strtod(f[4], NULL) : 0;
-    d->rewards = f[5] ? strtol(f[5], NULL, 10) : 0;
-    d->sum = f[6] ? strtod(f[6], NULL) : 0;
-    d->settled = f[7] && atoi(f[7]);
-    d->has_default = f[8] && *f[8];
-    d->dflt = d->has_default ? strtod(f[8], NULL) : 0;
-    return 1;
-}
-
 /* Walks a test's decisions in [since, +inf) by creation time (newest first when `reverse`), in
- * slices of 1000, at most limit; visit returns non-zero to stop (then SCOUT_ERR). */
+ * slices of 1000, at most limit; visit returns non-zero to stop (then SCOUT_ERR). A decision past
+ * its expiry that the trim has not dropped yet is skipped. */
 static int walk_decisions(struct rs *s, const char *test_id, double since, long limit, int reverse,
-                          int (*visit)(void *ud, const char *rid, const struct dview *d), void *ud) {
-    char lo[40], cursor[48];
+                          int (*visit)(void *ud, const char *rid, const struct redis_record *d), void *ud) {
+    char lo[40], cursor[48], recs[128];
     long seen = 0;
     int rc = SCOUT_OK;
+    double now = util_now();
     fmt_double(lo, sizeof lo, since);
     snprintf(cursor, sizeof cursor, "%s", reverse ? "+inf" : lo);
+    snprintf(recs, sizeof recs, "scout:{%s}:d", test_id);
     while (seen < limit && rc == SCOUT_OK) {
         long want = limit - seen < 1000 ? limit - seen : 1000;
-        redisReply *ids, *r;
+        redisReply *ids, *vals = NULL;
         struct redis_link *l = redis_pool_take(&s->pool);
         ids = reverse ? redis_link_command(l, "ZREVRANGEBYSCORE scout:{%s}:dt %s %s WITHSCORES LIMIT 0 %ld", test_id, cursor, lo, want)
                       : redis_link_command(l, "ZRANGEBYSCORE scout:{%s}:dt %s +inf WITHSCORES LIMIT 0 %ld", test_id, cursor, want);
-        redisContext *c = l->c;
         size_t got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements / 2 : 0;
-        for (size_t i = 0; c && i < got; i++)
-            redisAppendCommand(c, "HMGET scout:{%s}:d:%s " DFIELDS, test_id, ids->element[2 * i]->str);
-        struct dview *views = got ? calloc(got, sizeof *views) : NULL;
-        redisReply **replies = got ? calloc(got, sizeof *replies) : NULL;
-        for (size_t i = 0; c && i < got; i++) {
-            if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-                redis_link_fail(l, c->errstr);
-                rc = SCOUT_ESTORE;
-                break;
+        if (got) {   /* HMGET records id... */
+            const char **argv = calloc(got + 2, sizeof *argv);
+            if (argv) {
+                argv[0] = "HMGET";
+                argv[1] = recs;
+                for (size_t i = 0; i < got; i++) argv[2 + i] = ids->element[2 * i]->str;
+                redisContext *c = redis_link_get(l);
+                if (c && !(vals = redisCommandArgv(c, (int)got + 2, argv, NULL))) redis_link_fail(l, c->errstr);
+                free(argv);
             }
-            if (replies) replies[i] = r;
-            else freeReplyObject(r);
         }
         redis_pool_give(&s->pool, l);
-        if (!ids || ids->type != REDIS_REPLY_ARRAY || (got && (!views || !replies))) rc = SCOUT_ESTORE;
+        if (!ids || ids->type != REDIS_REPLY_ARRAY ||
+            (got && (!vals || vals->type != REDIS_REPLY_ARRAY || vals->elements != got)))
+            rc = SCOUT_ESTORE;
         /* The visits run without the link: a slow callback never holds other requests up. */
-        for (size_t i = 0; rc == SCOUT_OK && i < got; i++)
-            if (read_dview(replies[i], &views[i]) && visit(ud, ids->element[2 * i]->str, &views[i])) rc = SCOUT_ERR;
-        for (size_t i = 0; replies && i < got; i++)
-            if (replies[i]) freeReplyObject(replies[i]);
-        free(replies);
-        free(views);
+        for (size_t i = 0; rc == SCOUT_OK && i < got; i++) {
+            const redisReply *v = vals->element[i];
+            struct redis_record d;
+            if (v->type == REDIS_REPLY_STRING && redis_record_parse(v->str, v->len, &d) == 0 && d.expires > now &&
+                visit(ud, ids->element[2 * i]->str, &d))
+                rc = SCOUT_ERR;
+        }
+        if (vals) freeReplyObject(vals);
         seen += (long)got;
         /* Next slice: strictly past the last score seen (ties at one score stay in one slice
          * unless more than 1000 share it, which creation times in seconds with μs do not). */
@@ -1983,7 +2098,7 @@ struct scan_ctx {
     void *ud;
 };
 
-static int visit_scan(void *ud, const char *rid, const struct dview *d) {
+static int visit_scan(void *ud, const char *rid, const struct redis_record *d) {
     struct scan_ctx *x = ud;
     (void)rid;
     x->cb(x->ud, d->created, d->variant, d->explored, d->context);
@@ -2002,10 +2117,10 @@ struct outcome_ctx {
     void *ud;
 };
 
-static int visit_outcome(void *ud, const char *rid, const struct dview *d) {
+static int visit_outcome(void *ud, const char *rid, const struct redis_record *d) {
     struct outcome_ctx *x = ud;
     struct store_outcome o = {rid, d->created, d->variant, d->propensity, d->context, d->rewards, d->sum,
-                              d->settled, d->has_default, d->dflt};
+                              d->settled, d->has_default, d->default_reward};
     return x->cb(x->ud, &o);
 }
 
@@ -2025,7 +2140,7 @@ struct count_ctx {
     size_t n, cap;
 };
 
-static int visit_count(void *ud, const char *rid, const struct dview *d) {
+static int visit_count(void *ud, const char *rid, const struct redis_record *d) {
     struct count_ctx *x = ud;
     long b = (long)((d->created - x->since) / x->granularity);
     (void)rid;
@@ -2261,8 +2376,9 @@ static const char *pair_field(const redisReply *h, const char *name) {
 
 static int dump_one_test(struct rs *s, struct redis_link *l, const struct dump_test *t,
                          int (*emit)(void *ud, const struct store_record *r), void *ud, char *err, size_t errlen) {
-    char keys[6][128], prefix[128];
+    char keys[7][128];
     const char *argv[10];
+    double now = util_now();
     redisContext *c = redis_link_get(l);
     redisReply *r = NULL, *meta, *arms, *sticky, *snap, *events, *decs;
     struct store_record rec;
@@ -2277,12 +2393,11 @@ static int dump_one_test(struct rs *s, struct redis_link *l, const struct dump_t
     snprintf(keys[3], sizeof keys[3], "scout:{%s}:snap", t->id);
     snprintf(keys[4], sizeof keys[4], "scout:{%s}:events", t->id);
     snprintf(keys[5], sizeof keys[5], "scout:{%s}:dt", t->id);
-    snprintf(prefix, sizeof prefix, "scout:{%s}:d:", t->id);
+    snprintf(keys[6], sizeof keys[6], "scout:{%s}:d", t->id);
     argv[0] = "EVALSHA";
     argv[1] = s->sha[SCRIPT_DUMP];
-    argv[2] = "6";
-    for (int i = 0; i < 6; i++) argv[3 + i] = keys[i];
-    argv[9] = prefix;
+    argv[2] = "7";
+    for (int i = 0; i < 7; i++) argv[3 + i] = keys[i];
     if (!(r = evalsha(s, c, 10, argv, NULL))) {
         redis_link_fail(l, c->errstr);
         snprintf(err, errlen, "Redis went away during the backup");
@@ -2361,27 +2476,29 @@ static int dump_one_test(struct rs *s, struct redis_link *l, const struct dump_t
         if (emit(ud, &rec)) goto out;
     }
     for (size_t i = 0; decs->type == REDIS_REPLY_ARRAY && i + 1 < decs->elements; i += 2) {
-        const redisReply *h = decs->element[i + 1];
-        const char *v = pair_field(h, "v"), *ctx = pair_field(h, "c"), *dr = pair_field(h, "dr"), *st = pair_field(h, "st");
-        if (!v || !decs->element[i]->str) continue;
+        const redisReply *v = decs->element[i + 1];
+        struct redis_record d;
+        if (!decs->element[i]->str || v->type != REDIS_REPLY_STRING || redis_record_parse(v->str, v->len, &d) < 0 ||
+            d.expires <= now)
+            continue;   /* expired, not trimmed yet: gone for every reader */
         memset(&rec, 0, sizeof rec);
         rec.kind = STORE_REC_DECISION;
         rec.test_id = t->id;
         rec.u.decision.request_id = decs->element[i]->str;
-        rec.u.decision.context = ctx && *ctx ? ctx : NULL;
-        rec.u.decision.variant_id = strtol(v, NULL, 10);
-        rec.u.decision.propensity = num_field(h, "p", 0);
-        rec.u.decision.explored = (int)num_field(h, "x", 0);
-        rec.u.decision.created = num_field(h, "t", 0);
-        rec.u.decision.expires = num_field(h, "e", 0);
-        rec.u.decision.settle_at = num_field(h, "s", 0);
-        rec.u.decision.aggregate = (int)num_field(h, "a", 0);
-        rec.u.decision.has_default = dr && *dr;
-        rec.u.decision.default_reward = rec.u.decision.has_default ? strtod(dr, NULL) : 0;
-        rec.u.decision.rewards = (long)num_field(h, "n", 0);
-        rec.u.decision.reward_sum = num_field(h, "sum", 0);
-        rec.u.decision.settled = st && !strcmp(st, "1");
-        rec.u.decision.model_version = (uint64_t)num_field(h, "mv", 0);
+        rec.u.decision.context = d.context;
+        rec.u.decision.variant_id = d.variant;
+        rec.u.decision.propensity = d.propensity;
+        rec.u.decision.explored = d.explored;
+        rec.u.decision.created = d.created;
+        rec.u.decision.expires = d.expires;
+        rec.u.decision.settle_at = d.settle_at;
+        rec.u.decision.aggregate = d.aggregate;
+        rec.u.decision.has_default = d.has_default;
+        rec.u.decision.default_reward = d.default_reward;
+        rec.u.decision.rewards = d.rewards;
+        rec.u.decision.reward_sum = d.sum;
+        rec.u.decision.settled = d.settled;
+        rec.u.decision.model_version = d.model_version;
         if (emit(ud, &rec)) goto out;
     }
     for (size_t i = 0; sticky->type == REDIS_REPLY_ARRAY && i + 1 < sticky->elements; i += 2) {
@@ -2552,7 +2669,7 @@ static int clear_scout_keys(struct redis_link *l) {
 }
 
 /* Whether Redis holds data of Scout's: tests, settings, tokens or any per-test key (the
- * catalog of changes and the settle lock, which running servers make, aside). */
+ * catalog of changes, the settle lock and the format, which running servers make, aside). */
 static int holds_scout_keys(struct redis_link *l, int *out) {
     char cursor[32] = "0";
     *out = 0;
@@ -2565,7 +2682,7 @@ static int holds_scout_keys(struct redis_link *l, int *out) {
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements && !*out; i++) {
             const char *k = r->element[1]->element[i]->str;
-            if (strcmp(k, "scout:catalog") && strcmp(k, "scout:settle:lock")) *out = 1;
+            if (strcmp(k, "scout:catalog") && strcmp(k, "scout:settle:lock") && strcmp(k, "scout:format")) *out = 1;
         }
         freeReplyObject(r);
     } while (!*out && strcmp(cursor, "0"));
@@ -2636,23 +2753,27 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
     }
     case STORE_REC_DECISION: {
         const char *rid = r->u.decision.request_id;
-        char dr[40] = "", sum[40], p_[40], st[40];
-        if (r->u.decision.expires <= now) break;   /* would expire at once: the server forgets it anyway */
-        if (r->u.decision.has_default) fmt_double(dr, sizeof dr, r->u.decision.default_reward);
-        fmt_double(sum, sizeof sum, r->u.decision.reward_sum);
-        fmt_double(p_, sizeof p_, r->u.decision.propensity);
-        fmt_double(st, sizeof st, r->u.decision.settle_at);
-        fmt_double(a[0], sizeof a[0], r->u.decision.created);
-        fmt_double(a[1], sizeof a[1], r->u.decision.expires);
-        pipe_cmd(p, "HSET scout:{%s}:d:%s v %ld p %s x %d c %s t %s e %s s %s a %d dr %s mv %" PRIu64 " n %ld sum %s", t,
-                 rid, r->u.decision.variant_id, p_, r->u.decision.explored ? 1 : 0,
-                 r->u.decision.context ? r->u.decision.context : "", a[0], a[1], st, r->u.decision.aggregate, dr,
-                 r->u.decision.model_version, r->u.decision.rewards, sum);
-        if (r->u.decision.settled) pipe_cmd(p, "HSET scout:{%s}:d:%s st 1", t, rid);
-        pipe_cmd(p, "PEXPIREAT scout:{%s}:d:%s %lld", t, rid, (long long)(r->u.decision.expires * 1000.0));
-        pipe_cmd(p, "ZADD scout:{%s}:dt %s %s", t, a[0], rid);
-        pipe_cmd(p, "ZADD scout:{%s}:dx %s %s", t, a[1], rid);
-        if (r->u.decision.settle_at > 0 && !r->u.decision.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, st, rid);
+        struct redis_record rr = {r->u.decision.variant_id, r->u.decision.propensity, r->u.decision.explored,
+                                  r->u.decision.created, r->u.decision.expires, r->u.decision.settle_at,
+                                  r->u.decision.aggregate, r->u.decision.has_default, r->u.decision.default_reward,
+                                  r->u.decision.model_version, r->u.decision.rewards, r->u.decision.reward_sum,
+                                  r->u.decision.settled, r->u.decision.context};
+        char tm[3][REDIS_RECORD_TIME_MAX];
+        size_t len;
+        char *value;
+        if (rr.expires <= now) break;   /* would expire at once: the server forgets it anyway */
+        if (!(value = redis_record_value(&rr, &len))) {
+            snprintf(err, errlen, "out of memory");
+            return SCOUT_ENOMEM;
+        }
+        redis_record_time(tm[0], rr.created);
+        redis_record_time(tm[1], rr.expires);
+        redis_record_time(tm[2], rr.settle_at);
+        pipe_cmd(p, "HSET scout:{%s}:d %s %b", t, rid, value, len);
+        free(value);
+        pipe_cmd(p, "ZADD scout:{%s}:dt %s %s", t, tm[0], rid);
+        pipe_cmd(p, "ZADD scout:{%s}:dx %s %s", t, tm[1], rid);
+        if (rr.settle_at > 0 && !rr.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, tm[2], rid);
         break;
     }
     case STORE_REC_ASSIGNMENT:
@@ -2710,6 +2831,7 @@ static int rs_restore(struct store *base, bool force, int (*next)(void *ud, stru
         goto out;
     }
     pipe_cmd(&p, "INCR scout:tokens:version");   /* running token caches reload on a change */
+    pipe_cmd(&p, "SET scout:format %d", STORE_FORMAT);
     if (pipe_drain(&p) != SCOUT_OK) {
         snprintf(err, errlen, "%s", p.why[0] ? p.why : "writing to Redis failed");
         goto out;
@@ -2891,7 +3013,7 @@ static void rs_render_metrics(struct store *base, struct metrics_text *t) {
                    "Decision records queued and not yet written.",
                    (long long)atomic_load(&s->pending_decisions));
     metrics_scalar(t, "counter", "scout_store_purged_decisions_total",
-                   "Expired decision records dropped from the indexes.",
+                   "Expired decision records dropped (records and index entries).",
                    (long long)atomic_load(&s->purged));
     metrics_scalar(t, "gauge", "scout_redis_connections",
                    "Live connections to Redis (the request pool's, the writer's, the reader's).",

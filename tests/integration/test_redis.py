@@ -8,6 +8,7 @@ Eventual consistency is always awaited by polling with generous deadlines, never
 sleep alone (the one deliberate sleep is the decision-expiry test, which is about time).
 """
 
+import json
 import os
 import re
 import signal
@@ -428,8 +429,7 @@ def test_a_deleted_tests_keys_are_not_made_again_by_decisions_still_in_flight(re
     wait_for(lambda: metric(b, "scout_store_pending_writes"), lambda n: n == 0, CONVERGE,
              "B to write what it had queued")
     keys = redis.cli("--scan", "--pattern", f"scout:{{{mid}}}:*").split()
-    # decision records made before the delete expire by themselves; nothing else may be left
-    assert [k for k in keys if ":d:" not in k] == [], keys[:20]
+    assert keys == [], keys[:20]
 
 
 def test_a_reward_sent_to_another_replica_right_after_its_decision_joins_it(redis_pool, scout_factory):
@@ -658,6 +658,55 @@ def test_decisions_expire_after_redis_context_ttl(redis_pool, scout_factory):
     got = learned(s, mid)
     assert sum(row["updates"] for row in got.values()) == 2, got
     assert got[fresh["recommended_variant"]]["updates"] >= 1
+
+    # expired records leave Redis: the records and both indexes
+    def left():
+        return [int(redis.cli(cmd, f"scout:{{{mid}}}:{key}")) for cmd, key in (("HLEN", "d"), ("ZCARD", "dt"),
+                                                                                 ("ZCARD", "dx"))]
+    wait_for(left, lambda n: n == [0, 0, 0], CONVERGE, "the expired decisions to be dropped from Redis")
+    assert metric(s, "scout_store_purged_decisions_total") >= 3
+
+
+# --------------------------------------------------------------------------- 6b. the record format
+
+
+def test_decision_records_of_the_first_format_are_moved_on_start_and_still_joined(redis_pool, scout_factory):
+    """A Redis written by an older scoutd (format 1: one expiring hash per decision) is brought to
+    the current layout when scoutd opens it: its decisions are still exported with their context,
+    propensity and joined rewards, a reward naming one joins it, and the old keys are gone."""
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1)
+    mid = create_test(s)
+    s.stop()
+    now = time.time()
+    old = {   # the fields format 1 kept, as the older scoutd wrote them
+        "old-plain": dict(v=1, p="0.5", x=0, c='{"device":"mobile"}', t=repr(now - 20), e=repr(now + 3600), s=0,
+                          a=0, dr="", mv=3),
+        "old-summed": dict(v=0, p="0.25", x=1, c="", t=repr(now - 10), e=repr(now + 3600), s=0, a=2, dr="", mv=4,
+                           n=2, sum="1.5"),
+    }
+    for rid, fields in old.items():
+        key = f"scout:{{{mid}}}:d:{rid}"
+        redis.cli("HSET", key, *[x for kv in fields.items() for x in kv])
+        redis.cli("PEXPIREAT", key, int(float(fields["e"]) * 1000))
+        redis.cli("ZADD", f"scout:{{{mid}}}:dt", fields["t"], rid)
+        redis.cli("ZADD", f"scout:{{{mid}}}:dx", fields["e"], rid)
+    redis.cli("DEL", "scout:format")   # what a Redis of the older scoutd holds
+
+    s.start()
+    assert redis.cli("GET", "scout:format") == "2"
+    assert redis.cli("--scan", "--pattern", f"scout:{{{mid}}}:d:*") == ""
+    out = update(s, mid, [{"request_id": "old-plain", "reward": 1}])
+    assert (out["processed_updates"], out["redis_hits"], out["missing_context"]) == (1, 1, 0), out
+    assert sum(row["updates"] for row in learned(s, mid).values()) == 1
+    r = s.get(f"/api/export/{mid}")   # the decisions with a reward
+    assert r.status_code == 200, r.text
+    rows = {row["request_id"]: row for row in map(json.loads, r.text.splitlines())}
+    assert set(rows) == set(old), rows
+    assert rows["old-plain"]["context"] == {"device": "mobile"}, rows["old-plain"]
+    assert (rows["old-plain"]["variant_id"], rows["old-plain"]["propensity"], rows["old-plain"]["reward"]) == (1, 0.5, 1)
+    assert rows["old-plain"]["created"] == pytest.approx(now - 20, abs=1e-5)
+    assert (rows["old-summed"]["variant_id"], rows["old-summed"]["reward"]) == (0, 1.5), rows["old-summed"]
 
 
 # --------------------------------------------------------------------------- 7. refused configurations

@@ -1,0 +1,130 @@
+/* redis_record.c — the Redis store's decision record: its one line of numbers, written and read
+ * back (the format is in redis_record.h). */
+#include "store/redis_record.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *put_u64(char *p, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+size_t redis_record_time(char buf[REDIS_RECORD_TIME_MAX], double t) {
+    /* Microseconds of a time before 2255 fit a double's 53 bits exactly. */
+    if (!(t >= 1.0 && t < 9e9)) return (size_t)snprintf(buf, REDIS_RECORD_TIME_MAX, "%.17g", t);
+    uint64_t us = (uint64_t)(t * 1e6 + 0.5), frac = us % 1000000;
+    char *p = put_u64(buf, us / 1000000);
+    *p++ = '.';
+    for (int i = 5; i >= 0; i--) {
+        p[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    p += 6;
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
+size_t redis_record_head(char buf[REDIS_RECORD_HEAD_MAX], const struct redis_record *r) {
+    char t[REDIS_RECORD_TIME_MAX], e[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], dr[32] = "-";
+    redis_record_time(t, r->created);
+    redis_record_time(e, r->expires);
+    if (r->settle_at > 0) redis_record_time(s, r->settle_at);
+    else strcpy(s, "0");
+    if (r->has_default) snprintf(dr, sizeof dr, "%.17g", r->default_reward);
+    int n = snprintf(buf, REDIS_RECORD_HEAD_MAX, "%ld %.17g %d %s %s %s %d %s %" PRIu64 " %ld %.17g %d\n", r->variant,
+                     r->propensity, r->explored ? 1 : 0, t, e, s, r->aggregate, dr, r->model_version, r->rewards, r->sum,
+                     r->settled ? 1 : 0);
+    return n < 0 ? 0 : (size_t)n < REDIS_RECORD_HEAD_MAX ? (size_t)n : REDIS_RECORD_HEAD_MAX - 1;
+}
+
+char *redis_record_value(const struct redis_record *r, size_t *len) {
+    char head[REDIS_RECORD_HEAD_MAX];
+    size_t h = redis_record_head(head, r), c = r->context ? strlen(r->context) : 0;
+    char *out = malloc(h + c + 1);
+    if (!out) return NULL;
+    memcpy(out, head, h);
+    if (c) memcpy(out + h, r->context, c);
+    out[h + c] = '\0';
+    *len = h + c;
+    return out;
+}
+
+/* The field at *p, which must start with a number's first character and end at `sep`: a number
+ * never reaches past the line (strto* would skip a newline as white space). */
+static int field_end(const char **p, const char *end, char sep) {
+    if (end == *p || *end != sep) return -1;
+    *p = end + 1;
+    return 0;
+}
+
+static int starts_number(const char *p, const char *nl) {
+    return p < nl && !isspace((unsigned char)*p);
+}
+
+static int get_long(const char **p, const char *nl, char sep, long *out) {
+    char *end;
+    if (!starts_number(*p, nl)) return -1;
+    errno = 0;
+    *out = strtol(*p, &end, 10);
+    return errno ? -1 : field_end(p, end, sep);
+}
+
+static int get_double(const char **p, const char *nl, char sep, double *out) {
+    char *end;
+    if (!starts_number(*p, nl)) return -1;
+    *out = strtod(*p, &end);
+    return field_end(p, end, sep);
+}
+
+static int get_flag(const char **p, const char *nl, int *out) {
+    long v;
+    if (get_long(p, nl, ' ', &v) < 0 || (v != 0 && v != 1)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int redis_record_parse(const char *text, size_t len, struct redis_record *r) {
+    const char *nl = memchr(text, '\n', len), *p = text;
+    long a;
+    memset(r, 0, sizeof *r);
+    if (!nl) return -1;
+    if (get_long(&p, nl, ' ', &r->variant) < 0 || get_double(&p, nl, ' ', &r->propensity) < 0 ||
+        get_flag(&p, nl, &r->explored) < 0 || get_double(&p, nl, ' ', &r->created) < 0 ||
+        get_double(&p, nl, ' ', &r->expires) < 0 || get_double(&p, nl, ' ', &r->settle_at) < 0 ||
+        get_long(&p, nl, ' ', &a) < 0 || a < 0 || a > 16)
+        return -1;
+    r->aggregate = (int)a;
+    if (p + 1 < nl && p[0] == '-' && p[1] == ' ') {
+        p += 2;
+    } else {
+        if (get_double(&p, nl, ' ', &r->default_reward) < 0) return -1;
+        r->has_default = 1;
+    }
+    {
+        char *end;
+        if (!starts_number(p, nl) || *p == '-') return -1;
+        errno = 0;
+        r->model_version = strtoull(p, &end, 10);
+        if (errno || field_end(&p, end, ' ') < 0) return -1;
+    }
+    if (get_long(&p, nl, ' ', &r->rewards) < 0 || get_double(&p, nl, ' ', &r->sum) < 0) return -1;
+    {
+        long st;
+        if (get_long(&p, nl, '\n', &st) < 0 || (st != 0 && st != 1)) return -1;
+        r->settled = (int)st;
+    }
+    if (p != nl + 1) return -1;
+    r->context = p < text + len ? p : NULL;
+    return 0;
+}

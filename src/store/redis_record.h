@@ -1,0 +1,62 @@
+/* redis_record.h — a decision record as the Redis store keeps it, written and read back.
+ *
+ * Every decision of a test is one field of the hash scout:{T}:d: the field is the request id,
+ * the value one line of numbers separated by single spaces, a newline, then the context:
+ *
+ *   <variant> <propensity> <explored> <created> <expires> <settle_at> <aggregate> <default>
+ *   <model version> <rewards> <sum> <settled>\n<context JSON, empty when none>
+ *
+ * Times are seconds since the epoch (created and expires to the microsecond), settle_at 0 when
+ * the decision has no reward window, <default> "-" when it has no default reward, explored and
+ * settled 0 or 1. One field instead of a key per decision costs Redis half the work and two
+ * thirds of the memory (no key, no expiry entry, no field names); expiry is the store's job (its
+ * trim removes a record past <expires>, readers ignore one that is).
+ *
+ * The Lua scripts of store_redis.c read and rewrite the same line (REC_LUA there): a change
+ * here is a change there, and a new store format (STORE_FORMAT). */
+#ifndef SCOUT_REDIS_RECORD_H
+#define SCOUT_REDIS_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct redis_record {
+    long variant;
+    double propensity;
+    int explored;
+    double created, expires, settle_at;
+    int aggregate;
+    int has_default;
+    double default_reward;
+    uint64_t model_version;
+    long rewards;              /* rewards joined so far (aggregation) */
+    double sum;                /* their sum */
+    int settled;
+    const char *context;       /* JSON text or NULL; redis_record_parse points it into the text */
+};
+
+/* Room for the line of numbers with its newline (and a NUL). */
+#define REDIS_RECORD_HEAD_MAX 256
+
+/* Room for one time as redis_record_time writes it (and a NUL). */
+#define REDIS_RECORD_TIME_MAX 32
+
+/* Writes a time as the record and the store's sorted sets keep it: seconds with six decimals
+ * ("1764524400.123456"), or in full precision when it is not a time of this era (0, negative,
+ * huge). Returns the length written. Without printf's floating-point path: the writer formats
+ * three per decision. */
+size_t redis_record_time(char buf[REDIS_RECORD_TIME_MAX], double t);
+
+/* Writes the line of numbers and its newline into buf (REDIS_RECORD_HEAD_MAX bytes); the context
+ * follows it in the value. Returns the length written. */
+size_t redis_record_head(char buf[REDIS_RECORD_HEAD_MAX], const struct redis_record *r);
+
+/* The whole value (head and context) in a new string of *len bytes (NUL-terminated); NULL when
+ * out of memory. The caller frees it. */
+char *redis_record_value(const struct redis_record *r, size_t *len);
+
+/* Reads a value (text NUL-terminated at text[len], as hiredis gives it). 0 with *r filled (its
+ * context points into text, NULL when empty); -1 when it is not a record of this format. */
+int redis_record_parse(const char *text, size_t len, struct redis_record *r);
+
+#endif

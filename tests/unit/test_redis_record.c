@@ -1,0 +1,147 @@
+/* test_redis_record.c — unit tests for the Redis store's decision record (store/redis_record.c).
+ * What must hold: a record written is read back with every field (the times to the
+ * microsecond); the context, whatever it holds (spaces, newlines, JSON), comes back byte for
+ * byte and an empty one as none; times are written without losing a microsecond and sort as
+ * numbers; and a value that is not a record of this format (a field missing, one too many,
+ * junk, a flag out of range, a number running past the line) is refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/redis_record.h"
+
+static struct redis_record sample(void) {
+    struct redis_record r = {3, 0.1, 1, 1764524400.123456, 1764610800.123456, 1764528000.5, 2, 1, -0.25,
+                             184467440737ULL, 4, 0.30000000000000004, 1, "{\"device\": \"mobile\"}"};
+    return r;
+}
+
+static struct redis_record round_trip(const struct redis_record *in, char **text) {
+    size_t len;
+    struct redis_record out;
+    *text = redis_record_value(in, &len);
+    assert_non_null(*text);
+    assert_int_equal(strlen(*text), len);
+    assert_int_equal(redis_record_parse(*text, len, &out), 0);
+    return out;
+}
+
+static void test_a_record_is_read_back_with_every_field(void **state) {
+    (void)state;
+    struct redis_record in = sample();
+    char *text;
+    struct redis_record out = round_trip(&in, &text);
+    assert_int_equal(out.variant, 3);
+    assert_true(out.propensity == 0.1);
+    assert_int_equal(out.explored, 1);
+    assert_true(fabs(out.created - in.created) < 1e-6);
+    assert_true(fabs(out.expires - in.expires) < 1e-6);
+    assert_true(out.settle_at == 1764528000.5);
+    assert_int_equal(out.aggregate, 2);
+    assert_int_equal(out.has_default, 1);
+    assert_true(out.default_reward == -0.25);
+    assert_true(out.model_version == 184467440737ULL);
+    assert_int_equal(out.rewards, 4);
+    assert_true(out.sum == 0.30000000000000004);   /* sums keep every bit */
+    assert_int_equal(out.settled, 1);
+    assert_string_equal(out.context, "{\"device\": \"mobile\"}");
+    free(text);
+}
+
+static void test_no_default_no_window_and_no_context_are_read_back_as_none(void **state) {
+    (void)state;
+    struct redis_record in = sample();
+    in.has_default = 0;
+    in.default_reward = 7;
+    in.settle_at = 0;
+    in.context = NULL;
+    in.settled = 0;
+    char *text;
+    struct redis_record out = round_trip(&in, &text);
+    assert_int_equal(out.has_default, 0);
+    assert_true(out.settle_at == 0);
+    assert_null(out.context);
+    assert_int_equal(out.settled, 0);
+    assert_non_null(strstr(text, " - "));   /* the documented "no default" */
+    free(text);
+}
+
+static void test_a_context_comes_back_byte_for_byte(void **state) {
+    (void)state;
+    const char *contexts[] = {"{\"a\": \"x y\\nz\"}", "line one\nline two\n", " 1 2 3 ", "\n", "-"};
+    for (size_t i = 0; i < sizeof contexts / sizeof *contexts; i++) {
+        struct redis_record in = sample();
+        in.context = contexts[i];
+        char *text;
+        struct redis_record out = round_trip(&in, &text);
+        assert_string_equal(out.context, contexts[i]);
+        assert_int_equal(out.variant, 3);
+        free(text);
+    }
+}
+
+static void test_times_keep_the_microsecond_and_sort_as_numbers(void **state) {
+    (void)state;
+    char a[REDIS_RECORD_TIME_MAX], b[REDIS_RECORD_TIME_MAX];
+    assert_int_equal(redis_record_time(a, 1764524400.000001), strlen("1764524400.000001"));
+    assert_string_equal(a, "1764524400.000001");
+    redis_record_time(a, 1764524400.9999996);   /* rounds up into the next second */
+    assert_string_equal(a, "1764524401.000000");
+    redis_record_time(a, 12.5);
+    assert_string_equal(a, "12.500000");
+    redis_record_time(a, 0);
+    assert_string_equal(a, "0");
+    redis_record_time(a, -3.25);
+    assert_true(strtod(a, NULL) == -3.25);
+    for (double t = 1764524400.0; t < 1764524400.01; t += 0.0007) {
+        redis_record_time(a, t);
+        redis_record_time(b, t + 1e-6);
+        assert_true(fabs(strtod(a, NULL) - t) <= 5e-7);
+        assert_true(strtod(a, NULL) < strtod(b, NULL));
+    }
+}
+
+static void test_values_that_are_not_records_are_refused(void **state) {
+    (void)state;
+    const char *bad[] = {
+        "",
+        "no newline at all",
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 0",          /* no newline */
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0\n{}",         /* a field missing */
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 0 9\n{}",     /* one too many */
+        "3 0.1 2 1764524400 1764610800 0 0 - 17 0 0 0\n",         /* explored is 0 or 1 */
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 2\n",         /* settled is 0 or 1 */
+        "3 0.1 1 1764524400 1764610800 0 99 - 17 0 0 0\n",        /* no such aggregation */
+        "3 0.1 1 1764524400 1764610800 0 0 - -17 0 0 0\n",        /* a negative model version */
+        "x 0.1 1 1764524400 1764610800 0 0 - 17 0 0 0\n",         /* junk for a number */
+        "3  0.1 1 1764524400 1764610800 0 0 - 17 0 0 0\n",        /* two spaces */
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 \n5\n",       /* a number running past the line */
+        "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 99999999999999999999999\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct redis_record r;
+        if (redis_record_parse(bad[i], strlen(bad[i]), &r) != -1) fail_msg("accepted: %s", bad[i]);
+    }
+    struct redis_record r;
+    const char *good = "3 0.1 1 1764524400 1764610800 0 0 - 17 0 0 0\n";
+    assert_int_equal(redis_record_parse(good, strlen(good), &r), 0);
+    assert_null(r.context);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_record_is_read_back_with_every_field),
+        cmocka_unit_test(test_no_default_no_window_and_no_context_are_read_back_as_none),
+        cmocka_unit_test(test_a_context_comes_back_byte_for_byte),
+        cmocka_unit_test(test_times_keep_the_microsecond_and_sort_as_numbers),
+        cmocka_unit_test(test_values_that_are_not_records_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -157,7 +157,8 @@ typedef void (*store_done_fn)(void *arg, int rc);
 
 /* store_append_rewards without blocking the caller's thread: done(arg, rc) follows once the
  * events are durable (and the event handler has seen them) or have failed. test_id and ev
- * must stay valid until then. The embedded store defers; the Redis store answers in place. */
+ * must stay valid until then. Both stores defer (their writer threads answer); the Redis store
+ * answers in place while Redis is away. */
 void store_append_rewards_async(struct store *s, const char *test_id, struct store_reward *ev, int n,
                                 store_done_fn done, void *arg);
 

@@ -23,9 +23,11 @@
  *                                      migrated when a server opens the store
  *   scout:catalog                STREAM changes replicas follow: test put/delete, rollout, setting
  *
- * Rewards: one Lua script per update request joins each reward to its decision, applies the
- * test's aggregation rules and XADDs the events, atomically; the request is acknowledged once
- * Redis answered. Events are learned by the reader thread, which follows every test's stream
+ * Rewards: a Lua script joins each reward to its decision, applies the test's aggregation rules
+ * and XADDs the events, atomically; the request is acknowledged once Redis answered. The
+ * writer thread runs it in its pipeline, for the queued updates of one test at once (an update
+ * naming decisions, which may have to wait for another replica's, gets a call of its own); the
+ * request thread does not wait for it. Events are learned by the reader thread, which follows every test's stream
  * (XREAD BLOCK) and hands each event to the event handler in stream order — on every replica
  * alike, so all converge to the same state. An update waits (briefly) until its own events
  * were read back, so a client reads its writes on the replica it talks to.
@@ -37,7 +39,7 @@
  * Request threads share a small pool of links, so writes from several requests are in flight at
  * once; the reader and the writer have a link each.
  * Sticky assignments are claimed synchronously (the first replica to assign a user wins).
- * Decision records, counters and token touches are queued and written by
+ * Decision records, counters, token touches and updates are queued and written by
  * the writer thread in pipelined batches: a decision never waits for Redis. The writer also
  * settles decisions whose reward window ended (one replica at a time, under a lock key) and
  * trims expired decisions (readers ignore a decision past its expiry; one still to be settled
@@ -326,7 +328,7 @@ struct flush_wait {
 
 #define FLUSH_WAIT 3.0            /* seconds a flush waits for the writer */
 
-enum aop_kind { AOP_DECISION, AOP_STATS, AOP_TOUCH, AOP_FLUSH };
+enum aop_kind { AOP_DECISION, AOP_STATS, AOP_TOUCH, AOP_FLUSH, AOP_REWARDS };
 
 /* Operations as /metrics counts them: the same names as the embedded store's. */
 enum rop { ROP_DECISION, ROP_REWARDS, ROP_PUT_TEST, ROP_DELETE_TEST, ROP_ROLLOUT, ROP_SETTING, ROP_FLUSH, ROP_TOKEN,
@@ -337,13 +339,13 @@ static const char *const ROP_NAMES[ROP_COUNT] = {
 };
 static const enum rop AOP_ROP[] = {[AOP_DECISION] = ROP_DECISION,
                                    [AOP_STATS] = ROP_TEST_STATS, [AOP_TOUCH] = ROP_TOKEN_TOUCH,
-                                   [AOP_FLUSH] = ROP_FLUSH};
+                                   [AOP_FLUSH] = ROP_FLUSH, [AOP_REWARDS] = ROP_REWARDS};
 
 /* A queued asynchronous write (or a flush marker a caller waits on). */
 struct aop {
     enum aop_kind kind;
     struct aop *next;
-    int grouped;                 /* AOP_DECISION: already in this batch's script call for its test */
+    int grouped;                 /* AOP_DECISION, AOP_REWARDS: already in a script call of this batch */
     union {
         struct store_decision *decision;
         struct {
@@ -355,6 +357,19 @@ struct aop {
             double when;
         } touch;
         struct flush_wait *wait; /* AOP_FLUSH: who waits for the writes queued before it */
+        struct {                 /* AOP_REWARDS: an update request's events, answered through then */
+            char test_id[SCOUT_ID_LEN + 1];
+            struct store_reward *ev;   /* the caller's, valid until then is called */
+            int n;
+            store_done_fn then;
+            void *arg;
+            int joins;           /* names decisions, which another replica may not have written yet:
+                                    its own script call, which may answer WAIT */
+            double join_deadline;      /* monotonic: from then on it joins what is there */
+            double not_before;         /* monotonic: when it waited, the next try */
+            int reply, offset;   /* in the batch: its script call's reply, its first event there */
+            int answered, again; /* then was called; the call answered WAIT (try again) */
+        } rewards;
     } u;
 };
 
@@ -380,6 +395,7 @@ struct rs {
     pthread_cond_t qcond, qdone, qspace;   /* queued, flushed, room again */
     struct aop *qhead, *qtail;
     long qlen;
+    struct aop *joins;           /* the writer's: updates waiting for decisions to join (not queued) */
 
     store_event_fn on_event;
     void *event_arg;
@@ -404,6 +420,11 @@ struct rs {
 
 static const struct store_ops redis_ops;
 static int rs_flush(struct store *base);
+static int take_results(const redisReply *r, size_t from, struct store_reward *ev, int n, double t,
+                        struct store_event_pos *last, int *have_last);
+static void reward_args(const struct store_reward *ev, char nums[2][40], const char **argv);
+static void answer_after_readback(struct rs *s, const char *test_id, struct store_event_pos last, store_done_fn then,
+                                  void *arg);
 
 #define RS(base) ((struct rs *)(base))
 
@@ -1023,6 +1044,8 @@ static void aop_free(struct aop *op) {
         free(op->u.decision);
     } else if (op->kind == AOP_STATS) {
         free(op->u.stats.json);
+    } else if (op->kind == AOP_REWARDS && !op->u.rewards.answered) {
+        op->u.rewards.then(op->u.rewards.arg, SCOUT_ESTORE);   /* dropped: the update failed */
     }
     free(op);
 }
@@ -1158,36 +1181,144 @@ static int append_aop(struct rs *s, redisContext *c, struct aop *op) {
         redisAppendCommand(c, "EVALSHA %s 1 %s last_used %s", s->sha[SCRIPT_HSET_EXISTING], key, num);
         return 1;
     case AOP_FLUSH:
+    case AOP_REWARDS:   /* append_rewards_call */
         return 0;
     }
     return 0;
 }
 
-/* Writes a batch in one pipeline. 0 when it must be retried: the connection broke, or Redis
- * had forgotten the scripts (they are loaded again first). */
+/* Whether op is an update that can share first's script call: one of the same test, neither
+ * joining decisions (a call that may answer WAIT carries one update). */
+static int same_call(const struct aop *first, const struct aop *op) {
+    return op == first || (op->kind == AOP_REWARDS && !op->grouped && !op->u.rewards.answered &&
+                           !first->u.rewards.joins && !op->u.rewards.joins &&
+                           !strcmp(op->u.rewards.test_id, first->u.rewards.test_id));
+}
+
+/* Answers a queued update: rc, and with SCOUT_OK once this replica's reader applied its events. */
+static void answer_rewards(struct rs *s, struct aop *op, int rc, struct store_event_pos last, int have_last) {
+    op->u.rewards.answered = 1;
+    count_op(s, ROP_REWARDS, rc == SCOUT_OK || rc == SCOUT_ENOTFOUND, 0);
+    if (rc == SCOUT_OK && have_last) answer_after_readback(s, op->u.rewards.test_id, last, op->u.rewards.then, op->u.rewards.arg);
+    else op->u.rewards.then(op->u.rewards.arg, rc);
+}
+
+/* Answers every update of the batch not answered yet with rc (the link failed: whether their
+ * scripts ran is unknown, and the client decides whether to send again). */
+static void fail_rewards(struct rs *s, struct aop *batch, int rc) {
+    struct store_event_pos none = {0, 0};
+    for (struct aop *op = batch; op; op = op->next)
+        if (op->kind == AOP_REWARDS && !op->u.rewards.answered) answer_rewards(s, op, rc, none, 0);
+}
+
+/* Appends one APPEND script call for first's update and every later update of the batch that
+ * can share it (same_call; each is marked grouped and learns its reply and the place of its
+ * events in it). 1 when appended; 0 when out of memory (those updates are answered so). */
+static int append_rewards_call(struct rs *s, redisContext *c, struct aop *first, int reply, const char *now) {
+    const char *test = first->u.rewards.test_id;
+    int events = 0, offset = 0;
+    size_t k = 0;
+    char keys[3][128];
+    for (struct aop *op = first; op; op = op->next)
+        if (same_call(first, op)) events += op->u.rewards.n;
+    const char **argv = calloc(8 + 5 * (size_t)events, sizeof *argv);
+    char (*nums)[2][40] = calloc(events ? (size_t)events : 1, sizeof *nums);
+    if (!argv || !nums) {
+        struct store_event_pos none = {0, 0};
+        free(argv);
+        free(nums);
+        for (struct aop *op = first; op; op = op->next)
+            if (same_call(first, op)) answer_rewards(s, op, SCOUT_ENOMEM, none, 0);
+        return 0;
+    }
+    snprintf(keys[0], sizeof keys[0], "scout:{%s}:events", test);
+    snprintf(keys[1], sizeof keys[1], "scout:{%s}:meta", test);
+    snprintf(keys[2], sizeof keys[2], "scout:{%s}:d", test);
+    argv[k++] = "EVALSHA";
+    argv[k++] = s->sha[SCRIPT_APPEND];
+    argv[k++] = "3";
+    for (int i = 0; i < 3; i++) argv[k++] = keys[i];
+    argv[k++] = now;
+    argv[k++] = first->u.rewards.joins && util_monotonic() < first->u.rewards.join_deadline ? "1" : "0";
+    for (struct aop *op = first; op; op = op->next) {
+        if (!same_call(first, op)) continue;
+        op->grouped = 1;
+        op->u.rewards.reply = reply;
+        op->u.rewards.offset = offset;
+        for (int i = 0; i < op->u.rewards.n; i++, k += 5) reward_args(&op->u.rewards.ev[i], nums[offset + i], &argv[k]);
+        offset += op->u.rewards.n;
+    }
+    redisAppendCommandArgv(c, (int)k, argv, NULL);   /* copies the arguments */
+    free(argv);
+    free(nums);
+    return 1;
+}
+
+/* What the script's reply r says of one update of its call: answered (applied, refused), or
+ * again (a decision it names is not in Redis yet), or nothing (NOSCRIPT: the batch is sent
+ * again). */
+static void finish_rewards(struct rs *s, struct aop *op, const redisReply *r, double t) {
+    struct store_event_pos last = {0, 0};
+    int have_last = 0;
+    size_t from = (size_t)op->u.rewards.offset, n = (size_t)op->u.rewards.n;
+    if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) return;
+    if (r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "WAIT")) {
+        op->u.rewards.again = 1;
+        return;
+    }
+    if (r && r->type == REDIS_REPLY_ERROR)
+        answer_rewards(s, op, strstr(r->str, "NOTFOUND") ? SCOUT_ENOTFOUND : SCOUT_ESTORE, last, 0);
+    else if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= from + n &&
+             take_results(r, from, op->u.rewards.ev, op->u.rewards.n, t, &last, &have_last) == 0)
+        answer_rewards(s, op, SCOUT_OK, last, have_last);
+    else
+        answer_rewards(s, op, SCOUT_ESTORE, last, 0);
+}
+
+/* Writes a batch in one pipeline: decision records, counters, token touches, and updates (their
+ * answers follow the replies). 0 when it must be retried: the connection broke, or Redis had
+ * forgotten the scripts (they are loaded again first). An update is never sent twice: when the
+ * link fails, the updates of the batch are answered SCOUT_ESTORE. */
 static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     redisContext *c = redis_link_get(l);
     int replies = 0, noscript = 0, ok = 1;
-    double started = util_monotonic();
-    if (!c) return 0;
+    double started = util_monotonic(), t = util_now();
+    char now[40];
+    redisReply **got;
+    if (!c) {
+        fail_rewards(s, batch, SCOUT_ESTORE);
+        return 0;
+    }
+    fmt_double(now, sizeof now, t);
     for (struct aop *op = batch; op; op = op->next) op->grouped = 0;
     for (struct aop *op = batch; op; op = op->next) {
-        int n = append_aop(s, c, op);
+        int n = op->kind != AOP_REWARDS ? append_aop(s, c, op)
+                : op->grouped || op->u.rewards.answered ? 0 : append_rewards_call(s, c, op, replies, now);
         if (op->kind == AOP_DECISION && !op->grouped) ok = 0;   /* out of memory: retry the batch */
         replies += n;
     }
+    got = calloc(replies ? (size_t)replies : 1, sizeof *got);   /* NULL: the updates fail */
     for (int i = 0; i < replies; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK) {
             redis_link_fail(l, c->errstr);
+            fail_rewards(s, batch, SCOUT_ESTORE);
+            for (int j = 0; got && j < i; j++) freeReplyObject(got[j]);
+            free(got);
             return 0;
         }
         if (r && r->type == REDIS_REPLY_ERROR) {
             if (!strncmp(r->str, "NOSCRIPT", 8)) noscript = 1;
-            else log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
+            else if (!strstr(r->str, "NOTFOUND")) log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
         }
-        freeReplyObject(r);
+        if (got) got[i] = r;
+        else freeReplyObject(r);
     }
+    for (struct aop *op = batch; op; op = op->next)
+        if (op->kind == AOP_REWARDS && !op->u.rewards.answered)
+            finish_rewards(s, op, got ? got[op->u.rewards.reply] : NULL, t);
+    for (int i = 0; got && i < replies; i++) freeReplyObject(got[i]);
+    free(got);
     if (noscript) {   /* a restarted Redis: every call of the batch failed alike; load and retry */
         char err[160];
         if (load_scripts(s, c, err, sizeof err) != SCOUT_OK) log_msg(LOG_ERROR, "store: %s", err);
@@ -1195,6 +1326,49 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     }
     histogram_observe(&s->latency, util_monotonic() - started);
     return ok;
+}
+
+/* Takes the updates out of a written batch: those answered are freed, those told to wait for a
+ * decision go to the writer's list of joins (tried again JOIN_STEP later). Returns the rest. */
+static struct aop *sort_out_rewards(struct rs *s, struct aop *batch) {
+    struct aop **p = &batch;
+    while (*p) {
+        struct aop *op = *p;
+        if (op->kind != AOP_REWARDS || !(op->u.rewards.answered || op->u.rewards.again)) {
+            p = &op->next;
+            continue;
+        }
+        *p = op->next;
+        if (op->u.rewards.answered) {
+            free(op);
+        } else {
+            op->u.rewards.again = 0;
+            op->u.rewards.not_before = util_monotonic() + JOIN_STEP;
+            op->next = s->joins;
+            s->joins = op;
+        }
+    }
+    return batch;
+}
+
+/* Puts the joins whose next try is due (all of them, joining what is there, when stopping) in
+ * front of the batch. */
+static struct aop *take_due_joins(struct rs *s, struct aop *batch) {
+    double now = util_monotonic();
+    int all = atomic_load(&s->stopping);
+    struct aop **p = &s->joins;
+    while (*p) {
+        struct aop *op = *p;
+        if (all || op->u.rewards.not_before <= now) {
+            *p = op->next;
+            if (all) op->u.rewards.join_deadline = 0;
+            op->next = batch;
+            batch = op;
+        } else {
+            p = &op->next;
+        }
+    }
+    return batch;
 }
 
 /* A copy of the followed tests (the caller frees it); NULL with *n 0 when there are none. */
@@ -1375,9 +1549,9 @@ static void *writer_main(void *arg) {
         int n = 0;
         struct timespec until;
         pthread_mutex_lock(&s->qlock);
-        if (!s->qhead && !atomic_load(&s->stopping)) {
+        if (!s->qhead && !atomic_load(&s->stopping)) {   /* idle: 100 ms, or until the next join is due */
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 100 * 1000000L;
+            until.tv_nsec += s->joins ? (long)(JOIN_STEP * 1e9) : 100 * 1000000L;
             until.tv_sec += until.tv_nsec / 1000000000L;
             until.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&s->qcond, &s->qlock, &until);
@@ -1392,10 +1566,13 @@ static void *writer_main(void *arg) {
             pthread_cond_broadcast(&s->qspace);
         }
         pthread_mutex_unlock(&s->qlock);
+        if (s->joins) batch = take_due_joins(s, batch);
         if (!batch) {
-            if (atomic_load(&s->stopping)) break;
+            if (atomic_load(&s->stopping) && !s->joins) break;
         } else if (!write_batch(s, &l, batch)) {
-            /* Redis is away: keep the batch at the head of the queue and retry after backoff. */
+            /* Redis is away: keep the batch at the head of the queue and retry after backoff (its
+             * updates were answered: only what was surely not written is sent again). */
+            batch = sort_out_rewards(s, batch);
             if (atomic_load(&s->stopping) && !redis_link_get(&l)) {
                 for (struct aop *op = batch, *next; op; op = next) {
                     next = op->next;
@@ -1408,16 +1585,21 @@ static void *writer_main(void *arg) {
                 continue;
             }
             atomic_store(&s->writer_up, redis_link_get(&l) != NULL);
-            pthread_mutex_lock(&s->qlock);
-            tail->next = s->qhead;
-            s->qhead = batch;
-            if (!s->qtail) s->qtail = tail;
-            s->qlen += n + 1;
-            pthread_cond_broadcast(&s->qspace);   /* writers waiting for room see Redis is away */
-            pthread_mutex_unlock(&s->qlock);
+            if (batch) {
+                long k = 1;
+                for (tail = batch; tail->next; tail = tail->next) k++;
+                pthread_mutex_lock(&s->qlock);
+                tail->next = s->qhead;
+                s->qhead = batch;
+                if (!s->qtail) s->qtail = tail;
+                s->qlen += k;
+                pthread_cond_broadcast(&s->qspace);   /* writers waiting for room see Redis is away */
+                pthread_mutex_unlock(&s->qlock);
+            }
             util_sleep(0.05);
             continue;
         } else {
+            batch = sort_out_rewards(s, batch);
             for (struct aop *op = batch, *next; op; op = next) {
                 next = op->next;
                 count_op(s, AOP_ROP[op->kind], 1, 0);
@@ -1650,6 +1832,41 @@ static int rs_set_rollout(struct store *base, const char *id, long variant_id) {
 
 /* ---- rewards, decisions ---------------------------------------------------------------- */
 
+/* What became of the n events of an update, from the APPEND script's answer (r, an array) from
+ * element `from` on; *last is the stream position of the last event applied, when *have_last.
+ * -1 when the answer is malformed. */
+static int take_results(const redisReply *r, size_t from, struct store_reward *ev, int n, double t,
+                        struct store_event_pos *last, int *have_last) {
+    for (int i = 0; i < n; i++) {
+        const redisReply *e = r->element[from + (size_t)i];
+        struct store_event_pos pos;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 5) return -1;
+        ev[i].found = e->element[0]->integer == 1;
+        ev[i].variant_id = (long)e->element[1]->integer;
+        ev[i].outcome = (int)e->element[2]->integer;
+        ev[i].ts = t;
+        if (!ev[i].context && e->element[3]->len > 0) ev[i].context = strdup(e->element[3]->str);
+        ev[i].applied = e->element[4]->len > 0;
+        if (ev[i].applied && parse_pos(e->element[4]->str, &pos) && (!*have_last || pos_le(*last, pos))) {
+            *last = pos;
+            *have_last = 1;
+        }
+    }
+    return 0;
+}
+
+/* The APPEND script's arguments for one event (5, as it documents); nums holds the numbers'
+ * text. */
+static void reward_args(const struct store_reward *ev, char nums[2][40], const char **argv) {
+    snprintf(nums[0], 40, "%ld", ev->variant_id);
+    fmt_double(nums[1], 40, ev->reward);
+    argv[0] = ev->request_id ? ev->request_id : "";
+    argv[1] = nums[0];
+    argv[2] = nums[1];
+    argv[3] = ev->context ? ev->context : "";
+    argv[4] = ev->skip_stored_context ? "1" : "0";
+}
+
 /* The script's part of an update: every event joined and written (acknowledged by Redis). *last
  * is the stream position of the last event applied, when *have_last. */
 static int append_rewards(struct rs *s, const char *test_id, struct store_reward *ev, int n,
@@ -1692,15 +1909,7 @@ static int append_rewards(struct rs *s, const char *test_id, struct store_reward
     argv[argc++] = recs;
     argv[argc++] = now;
     wait_arg = argc++;
-    for (int i = 0; i < n; i++) {
-        snprintf(nums[i][0], sizeof nums[i][0], "%ld", ev[i].variant_id);
-        fmt_double(nums[i][1], sizeof nums[i][1], ev[i].reward);
-        argv[argc++] = ev[i].request_id ? ev[i].request_id : "";
-        argv[argc++] = nums[i][0];
-        argv[argc++] = nums[i][1];
-        argv[argc++] = ev[i].context ? ev[i].context : "";
-        argv[argc++] = ev[i].skip_stored_context ? "1" : "0";
-    }
+    for (int i = 0; i < n; i++, argc += 5) reward_args(&ev[i], nums[i], &argv[argc]);
     /* A decision answered by another replica reaches Redis from its queue within milliseconds:
      * a reward naming it that arrives first waits for it (at most JOIN_WAIT), instead of being
      * learned without its context or refused for want of a variant. */
@@ -1722,22 +1931,8 @@ static int append_rewards(struct rs *s, const char *test_id, struct store_reward
         if (rc == SCOUT_ESTORE) log_msg(LOG_ERROR, "store: appending rewards failed: %s", r->str);
         goto out;
     }
-    if (r->type != REDIS_REPLY_ARRAY || (int)r->elements != n) goto out;
-    for (int i = 0; i < n; i++) {
-        redisReply *e = r->element[i];
-        struct store_event_pos pos;
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 5) goto out;
-        ev[i].found = e->element[0]->integer == 1;
-        ev[i].variant_id = (long)e->element[1]->integer;
-        ev[i].outcome = (int)e->element[2]->integer;
-        ev[i].ts = t;
-        if (!ev[i].context && e->element[3]->len > 0) ev[i].context = strdup(e->element[3]->str);
-        ev[i].applied = e->element[4]->len > 0;
-        if (ev[i].applied && parse_pos(e->element[4]->str, &pos) && (!have_last || pos_le(last, pos))) {
-            last = pos;
-            have_last = 1;
-        }
-    }
+    if (r->type != REDIS_REPLY_ARRAY || (int)r->elements != n || take_results(r, 0, ev, n, t, &last, &have_last) < 0)
+        goto out;
     rc = SCOUT_OK;
     *last_out = last;
     *have_last_out = have_last;
@@ -1758,21 +1953,14 @@ static int rs_append_rewards(struct store *base, const char *test_id, struct sto
     return rc;
 }
 
-/* The script runs on the caller's thread (a round trip); the wait for the reader to learn the
- * events does not: the reader answers once it has applied them (finish_readbacks). */
-static void rs_append_rewards_async(struct store *base, const char *test_id, struct store_reward *ev, int n,
-                                    store_done_fn then, void *arg) {
-    struct rs *s = RS(base);
-    struct store_event_pos last;
-    struct readback *rb;
-    int have_last = 0, rc = append_rewards(s, test_id, ev, n, &last, &have_last);
-    if (rc != SCOUT_OK || !have_last) {
-        then(arg, rc);
-        return;
-    }
-    if (!(rb = calloc(1, sizeof *rb))) {
+/* Answers an update whose events are written up to `last` once this replica's reader applied
+ * them (finish_readbacks), without holding a thread; at once when they were applied already. */
+static void answer_after_readback(struct rs *s, const char *test_id, struct store_event_pos last, store_done_fn then,
+                                  void *arg) {
+    struct readback *rb = calloc(1, sizeof *rb);
+    if (!rb) {
         wait_applied(s, test_id, last);
-        then(arg, rc);
+        then(arg, SCOUT_OK);
         return;
     }
     snprintf(rb->test_id, sizeof rb->test_id, "%s", test_id);
@@ -1785,12 +1973,40 @@ static void rs_append_rewards_async(struct store *base, const char *test_id, str
     if (!f || pos_le(last, f->pos) || atomic_load(&s->stopping) || !s->started) {
         pthread_mutex_unlock(&s->follow_lock);
         free(rb);
-        then(arg, rc);   /* learned already (or nobody will learn it here) */
+        then(arg, SCOUT_OK);   /* learned already (or nobody will learn it here) */
         return;
     }
     rb->next = s->readbacks;
     s->readbacks = rb;
     pthread_mutex_unlock(&s->follow_lock);
+}
+
+/* Neither the script nor the wait for the reader holds the caller's thread: the update is
+ * queued for the writer, which runs it in its next pipeline — the updates of one test there
+ * in one script call — and the answer follows the read-back. While Redis is away (or before
+ * the writer runs) the script runs here, and fails at once. */
+static void rs_append_rewards_async(struct store *base, const char *test_id, struct store_reward *ev, int n,
+                                    store_done_fn then, void *arg) {
+    struct rs *s = RS(base);
+    struct store_event_pos last;
+    struct aop *op;
+    int have_last = 0, rc;
+    if (s->started && atomic_load(&s->writer_up) && !atomic_load(&s->stopping) && (op = calloc(1, sizeof *op))) {
+        op->kind = AOP_REWARDS;
+        snprintf(op->u.rewards.test_id, sizeof op->u.rewards.test_id, "%s", test_id);
+        op->u.rewards.ev = ev;
+        op->u.rewards.n = n;
+        op->u.rewards.then = then;
+        op->u.rewards.arg = arg;
+        for (int i = 0; i < n; i++)
+            if (ev[i].request_id) op->u.rewards.joins = 1;
+        op->u.rewards.join_deadline = util_monotonic() + JOIN_WAIT;
+        enqueue(s, op);   /* answers SCOUT_ESTORE itself when it cannot queue */
+        return;
+    }
+    rc = append_rewards(s, test_id, ev, n, &last, &have_last);
+    if (rc == SCOUT_OK && have_last) answer_after_readback(s, test_id, last, then, arg);
+    else then(arg, rc);
 }
 
 static void rs_put_decision(struct store *base, struct store_decision *d) {

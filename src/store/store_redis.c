@@ -1386,7 +1386,7 @@ static struct followed *copy_followed(struct rs *s, size_t *n) {
 /* Settles the decisions whose reward window ended, on one replica at a time. */
 static void settle_step(struct rs *s, struct redis_link *l) {
     redisContext *c = redis_link_get(l);
-    redisReply *lock, *ids;
+    redisReply *lock, **due;
     char now[40];
     struct followed *list;
     size_t n;
@@ -1403,13 +1403,20 @@ static void settle_step(struct rs *s, struct redis_link *l) {
     if (!mine) return;
     fmt_double(now, sizeof now, util_now());
     list = copy_followed(s, &n);
-    for (size_t i = 0; list && i < n; i++) {
-        ids = redisCommand(c, "ZRANGEBYSCORE scout:{%s}:settle -inf %s LIMIT 0 %d", list[i].id, now, SETTLE_SLICE);
-        if (!ids) {
+    /* Which tests have windows to settle: one pipeline for all (the writer's queue, updates
+     * too, waits meanwhile), then a script call for each that has. */
+    due = list ? calloc(n, sizeof *due) : NULL;
+    for (size_t i = 0; due && i < n; i++)
+        redisAppendCommand(c, "ZRANGEBYSCORE scout:{%s}:settle -inf %s LIMIT 0 %d", list[i].id, now, SETTLE_SLICE);
+    for (size_t i = 0; due && i < n; i++)
+        if (redisGetReply(c, (void **)&due[i]) != REDIS_OK) {
+            due[i] = NULL;
             redis_link_fail(l, c->errstr);
             break;
         }
-        if (ids->type == REDIS_REPLY_ARRAY && ids->elements > 0) {
+    for (size_t i = 0; due && i < n && l->c; i++) {
+        const redisReply *ids = due[i];
+        if (ids && ids->type == REDIS_REPLY_ARRAY && ids->elements > 0) {
             /* EVALSHA sha 3 events settle records now ids... */
             size_t argc = 7 + ids->elements, k = 0;
             const char **argv = calloc(argc, sizeof *argv);
@@ -1435,9 +1442,10 @@ static void settle_step(struct rs *s, struct redis_link *l) {
                 free(argv);
             }
         }
-        freeReplyObject(ids);
-        if (!l->c) break;
     }
+    for (size_t i = 0; due && i < n; i++)
+        if (due[i]) freeReplyObject(due[i]);
+    free(due);
     free(list);
     redisReply *unlock = l->c ? redisCommand(l->c, "EVAL %s 1 scout:settle:lock %s", UNLOCK_LUA, s->replica) : NULL;
     if (unlock) freeReplyObject(unlock);

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,17 +36,52 @@ size_t redis_record_time(char buf[REDIS_RECORD_TIME_MAX], double t) {
     return (size_t)(p - buf);
 }
 
+static char *put_i64(char *p, long long v) {
+    if (v < 0) {
+        *p++ = '-';
+        return put_u64(p, 0 - (uint64_t)v);
+    }
+    return put_u64(p, (uint64_t)v);
+}
+
+/* A number in full precision (%.17g: it reads back to the same double); 0 and small integers,
+ * the common sums and defaults, without printf. */
+static char *put_num(char *p, double v) {
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v && !(v == 0 && signbit(v))) return put_i64(p, (long long)v);
+    return p + snprintf(p, 32, "%.17g", v);
+}
+
 size_t redis_record_head(char buf[REDIS_RECORD_HEAD_MAX], const struct redis_record *r) {
-    char t[REDIS_RECORD_TIME_MAX], e[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], dr[32] = "-";
-    redis_record_time(t, r->created);
-    redis_record_time(e, r->expires);
-    if (r->settle_at > 0) redis_record_time(s, r->settle_at);
-    else strcpy(s, "0");
-    if (r->has_default) snprintf(dr, sizeof dr, "%.17g", r->default_reward);
-    int n = snprintf(buf, REDIS_RECORD_HEAD_MAX, "%ld %.17g %d %s %s %s %d %s %" PRIu64 " %ld %.17g %d\n", r->variant,
-                     r->propensity, r->explored ? 1 : 0, t, e, s, r->aggregate, dr, r->model_version, r->rewards, r->sum,
-                     r->settled ? 1 : 0);
-    return n < 0 ? 0 : (size_t)n < REDIS_RECORD_HEAD_MAX ? (size_t)n : REDIS_RECORD_HEAD_MAX - 1;
+    /* Each field takes at most 24 characters: the line fits REDIS_RECORD_HEAD_MAX. */
+    char *p = buf;
+    p = put_i64(p, r->variant);
+    *p++ = ' ';
+    p = put_num(p, r->propensity);
+    *p++ = ' ';
+    *p++ = r->explored ? '1' : '0';
+    *p++ = ' ';
+    p += redis_record_time(p, r->created);
+    *p++ = ' ';
+    p += redis_record_time(p, r->expires);
+    *p++ = ' ';
+    if (r->settle_at > 0) p += redis_record_time(p, r->settle_at);
+    else *p++ = '0';
+    *p++ = ' ';
+    p = put_i64(p, r->aggregate);
+    *p++ = ' ';
+    if (r->has_default) p = put_num(p, r->default_reward);
+    else *p++ = '-';
+    *p++ = ' ';
+    p = put_u64(p, r->model_version);
+    *p++ = ' ';
+    p = put_i64(p, r->rewards);
+    *p++ = ' ';
+    p = put_num(p, r->sum);
+    *p++ = ' ';
+    *p++ = r->settled ? '1' : '0';
+    *p++ = '\n';
+    *p = '\0';
+    return (size_t)(p - buf);
 }
 
 char *redis_record_value(const struct redis_record *r, size_t *len) {

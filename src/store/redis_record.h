@@ -36,7 +36,7 @@ struct redis_record {
 };
 
 /* Room for the line of numbers with its newline (and a NUL). */
-#define REDIS_RECORD_HEAD_MAX 256
+#define REDIS_RECORD_HEAD_MAX 320
 
 /* Room for one time as redis_record_time writes it (and a NUL). */
 #define REDIS_RECORD_TIME_MAX 32

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,29 @@ static void test_times_keep_the_microsecond_and_sort_as_numbers(void **state) {
     }
 }
 
+static void test_the_longest_numbers_fit_and_read_back(void **state) {
+    (void)state;
+    struct redis_record in = {LONG_MIN, -1.2345678901234567e-308, 1, -1.2345678901234567e+300,
+                              -2.2250738585072014e-308, 9.9999999999999999e+307, 16, 1, -1.7976931348623157e308,
+                              UINT64_MAX, LONG_MIN, -4.9406564584124654e-324, 1, NULL};
+    char head[REDIS_RECORD_HEAD_MAX];
+    size_t len = redis_record_head(head, &in);
+    struct redis_record out;
+    assert_true(len < REDIS_RECORD_HEAD_MAX);
+    assert_int_equal(strlen(head), len);
+    assert_int_equal(redis_record_parse(head, len, &out), 0);
+    assert_true(out.variant == LONG_MIN && out.rewards == LONG_MIN && out.model_version == UINT64_MAX);
+    assert_true(out.propensity == in.propensity && out.created == in.created && out.expires == in.expires);
+    assert_true(out.settle_at == in.settle_at && out.default_reward == in.default_reward && out.sum == in.sum);
+    in.sum = 3;   /* whole numbers are written as integers */
+    in.default_reward = -2;
+    in.propensity = 1;
+    redis_record_head(head, &in);
+    assert_non_null(strstr(head, " 1 1 "));
+    assert_non_null(strstr(head, " -2 "));
+    assert_non_null(strstr(head, " 3 1\n"));
+}
+
 static void test_values_that_are_not_records_are_refused(void **state) {
     (void)state;
     const char *bad[] = {
@@ -141,6 +165,7 @@ int main(void) {
         cmocka_unit_test(test_no_default_no_window_and_no_context_are_read_back_as_none),
         cmocka_unit_test(test_a_context_comes_back_byte_for_byte),
         cmocka_unit_test(test_times_keep_the_microsecond_and_sort_as_numbers),
+        cmocka_unit_test(test_the_longest_numbers_fit_and_read_back),
         cmocka_unit_test(test_values_that_are_not_records_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

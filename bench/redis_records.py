@@ -8,8 +8,8 @@ that format and of three others, written without Lua.
 2. The same number of records (--records) piped into a fresh redis-server (appendonly,
    everysec, as in perf.py) with `redis-cli --pipe`, no Lua, in four shapes:
      current   the store's format (format 2): one field of a per-test hash, its value one line
-               (src/store/redis_record.h), and two sorted-set entries (by creation time, by
-               expiry)
+               (src/store/redis_record.h), and one entry of a per-test stream (the order of
+               writing: scans by time, trimming)
      format 1  the format before: an 11-field hash per record with its own expiry (PEXPIREAT)
                and the same two sorted-set entries
      string    one string per record with its expiry (SET ... PXAT) and one sorted-set entry
@@ -50,8 +50,7 @@ def shape_current(i, rid, t):
     e = t + TTL
     value = f"{i % 4} {0.25 + i % 7 / 100!r} {i % 2} {t:.6f} {e:.6f} 0 0 - 17 0 0 0\n"
     return (resp("HSET", f"scout:{{{TEST}}}:d", rid, value) +
-            resp("ZADD", f"scout:{{{TEST}}}:dt", f"{t:.6f}", rid) +
-            resp("ZADD", f"scout:{{{TEST}}}:dx", f"{e:.6f}", rid))
+            resp("XADD", f"scout:{{{TEST}}}:dlog", "*", "r", rid))
 
 
 def shape_format1(i, rid, t):
@@ -78,7 +77,7 @@ def shape_stream(i, rid, t):
             resp("HSET", f"scout:{{{TEST}}}:di", rid, sid))
 
 
-SHAPES = [("current: hash field + 2 sorted-set entries", shape_current),
+SHAPES = [("current: hash field + stream entry", shape_current),
           ("format 1: hash + expiry + 2 sorted-set entries", shape_format1),
           ("string with expiry + 1 sorted-set entry", shape_string),
           ("stream entry + hash field", shape_stream)]
@@ -162,7 +161,7 @@ def through_scoutd(tmp, seconds):
           f"per fetch. (Records of the warm-up still queued are written during the run.)\n")
     print("| command | calls | µs per record |")
     print("|---|---:|---:|")
-    for name in ("evalsha", "hset", "zadd", "hincrby", "hget", "exists"):
+    for name in ("evalsha", "hset", "xadd", "zadd", "hincrby", "hget", "exists"):
         calls, usec = diff.get(name, (0, 0))
         if calls:
             print(f"| {name} | {calls:,} | {usec / max(records, 1):.1f} |")

@@ -8,8 +8,8 @@
  *   scout:{T}:events             STREAM reward events: v (variant), r (reward), c (context), q (request id), t
  *   scout:{T}:armpred            HASH  variant → decisions
  *   scout:{T}:d                  HASH  request id → decision record (one line, redis_record.h)
- *   scout:{T}:dt                 ZSET  request ids by creation time (analytics, export)
- *   scout:{T}:dx                 ZSET  request ids by expiry (live count, trimming)
+ *   scout:{T}:dlog               STREAM the request ids in the order of their writing (field r):
+ *                                      scans by time (analytics, export), trimming
  *   scout:{T}:settle             ZSET  request ids by the end of their reward window
  *   scout:{T}:sticky             HASH  user → "variant propensity"
  *   scout:{T}:snap               HASH  id (last event covered), state (learned state, bytes), t, format,
@@ -84,6 +84,7 @@
 #define TRIM_SLICE 1000           /* expired decisions per test one trim call drops */
 #define STORE_FORMAT 2            /* 1: one expiring hash per decision; 2: one field of scout:{T}:d */
 #define MIGRATE_SLICE 1000
+#define CLOCK_SLACK 300           /* seconds Redis's clock (stream ids) and a replica's may differ by */
 #define LOCK_TTL_MS 5000
 #define CATALOG_MAXLEN 10000      /* changes kept for replicas that fall behind */
 #define POOL_LINKS 4              /* links for request threads: that many operations at once */
@@ -201,75 +202,97 @@ static const char SNAPSHOT_LUA[] =
     "end\n"
     "return {1, n}\n";
 
-/* KEYS: meta, dt, dx, armpred, settle, decision records. ARGV: per decision DEC_ARGS values:
- * request id, record (redis_record.h), created, expires, end of the reward window (0: none),
- * variant. Writes the records of one test and its counters at once — or nothing when the test
- * was deleted meanwhile (by any replica), so a deleted test's keys are never made again. The
- * indexes and counters are written once per call, not once per decision: Redis spends its time
- * on calls from Lua and on arguments, not on members. Returns the number written. */
-#define DEC_ARGS 6
+/* KEYS: meta, dlog, armpred, settle, decision records. ARGV: per decision DEC_ARGS values:
+ * request id, record (redis_record.h), created, end of the reward window (0: none), variant.
+ * Writes the records of one test and its counters at once — or nothing when the test was
+ * deleted meanwhile (by any replica), so a deleted test's keys are never made again. A request
+ * id written again (a client may send one twice) replaces its record and keeps its place in
+ * dlog. The windows and the counters are written once per call, not once per decision: Redis
+ * spends its time on calls from Lua and on arguments, not on members. Returns the number
+ * written. */
+#define DEC_ARGS 5
 static const char DECISIONS_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "local n, last, recs, dt, dx, st, arms = #ARGV / 6, nil, {}, {}, {}, {}, {}\n"
+    "local n, last, st, arms = #ARGV / 5, nil, {}, {}\n"
     "for i = 0, n - 1 do\n"
-    "  local a = i * 6\n"
-    "  local rid, t, e, s, v = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]\n"
-    "  recs[#recs + 1] = rid; recs[#recs + 1] = ARGV[a + 2]\n"
-    "  dt[#dt + 1] = t; dt[#dt + 1] = rid\n"
-    "  dx[#dx + 1] = e; dx[#dx + 1] = rid\n"
+    "  local a = i * 5\n"
+    "  local rid, t, s, v = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]\n"
+    "  if redis.call('HSET', KEYS[5], rid, ARGV[a + 2]) == 1 then redis.call('XADD', KEYS[2], '*', 'r', rid) end\n"
     "  if s ~= '0' then st[#st + 1] = s; st[#st + 1] = rid end\n"
     "  arms[v] = (arms[v] or 0) + 1\n"
     "  if not last or tonumber(t) > tonumber(last) then last = t end\n"
     "end\n"
-    "redis.call('HSET', KEYS[6], unpack(recs))\n"
-    "redis.call('ZADD', KEYS[2], unpack(dt))\n"
-    "redis.call('ZADD', KEYS[3], unpack(dx))\n"
-    "if #st > 0 then redis.call('ZADD', KEYS[5], unpack(st)) end\n"
-    "for v, c in pairs(arms) do redis.call('HINCRBY', KEYS[4], v, c) end\n"
+    "if #st > 0 then redis.call('ZADD', KEYS[4], unpack(st)) end\n"
+    "for v, c in pairs(arms) do redis.call('HINCRBY', KEYS[3], v, c) end\n"
     "redis.call('HINCRBY', KEYS[1], 'predictions', n)\n"
     "local prev = redis.call('HGET', KEYS[1], 'last_prediction')\n"
     "if not prev or tonumber(last) > tonumber(prev) then redis.call('HSET', KEYS[1], 'last_prediction', last) end\n"
     "return n\n";
 
-/* KEYS: dt, dx, decision records, settle of one test. ARGV: now, a time TRIM_GRACE ago, at most
- * how many. Drops the decisions that expired, records and index entries — but one still
- * waiting to be settled (its window ends at its expiry) only once it expired before the second
- * time, so the settling finds it. Returns how many. */
+/* KEYS: dlog, decision records, settle of one test. ARGV: now, a time TRIM_GRACE ago, at most how
+ * many. Drops the expired decisions from the front of dlog (the oldest), records and entries,
+ * up to the first one still live: a pass over a test with nothing to drop reads one record.
+ * One still waiting to be settled (its window ends at its expiry) goes only once it expired
+ * before the second time, so the settling finds it; meanwhile the walk passes it by. A record
+ * that outlives those written after it (its window is longer, or the TTL was lowered since)
+ * holds back their dropping until it expires; readers ignore them all the same. Returns how
+ * many entries went. */
 static const char TRIM_LUA[] =
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))\n"
-    "local gone, cut = {}, tonumber(ARGV[2])\n"
-    "for i = 1, #ids, 2 do\n"
-    "  if tonumber(ids[i + 1]) < cut or not redis.call('ZSCORE', KEYS[4], ids[i]) then gone[#gone + 1] = ids[i] end\n"
+    "local now, cut, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local ids, gone, from, live = {}, {}, '-', false\n"
+    "while not live and #ids < limit do\n"
+    "  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 100)\n"
+    "  for _, e in ipairs(entries) do\n"
+    "    local id, rid = e[1], e[2][2]\n"
+    "    local val = redis.call('HGET', KEYS[2], rid)\n"
+    "    local exp = val and tonumber(string.match(val, '^%S+ %S+ %S+ %S+ (%S+)'))\n"
+    "    if exp and exp >= now then live = true; break end\n"
+    "    if not exp or exp < cut or not redis.call('ZSCORE', KEYS[3], rid) then\n"
+    "      ids[#ids + 1] = id\n"
+    "      if val then gone[#gone + 1] = rid end\n"
+    "    end\n"
+    "    from = '(' .. id\n"
+    "  end\n"
+    "  if #entries < 100 then break end\n"
     "end\n"
-    "if #gone == 0 then return 0 end\n"
-    "redis.call('ZREM', KEYS[1], unpack(gone))\n"
-    "redis.call('ZREM', KEYS[2], unpack(gone))\n"
-    "redis.call('HDEL', KEYS[3], unpack(gone))\n"
-    "return #gone\n";
+    "if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end\n"
+    "if #ids > 0 then redis.call('XDEL', KEYS[1], unpack(ids)) end\n"
+    "return #ids\n";
 
-/* KEYS: dt, decision records of one test. ARGV: the prefix of the first format's record keys
- * (one hash with expiry per decision), first rank, how many. Moves the records of that slice of
- * dt into the records hash, in this format, and deletes their keys; a key that expired is gone
- * already. Returns how many ids the slice held. */
+/* KEYS: dt, decision records, dlog of one test. ARGV: the prefix of the first format's record
+ * keys (one hash with expiry per decision, indexed by dt), first rank, how many. Moves the
+ * records of that slice of dt into the records hash, in this format, and into dlog in the
+ * order of dt (ids from their creation times, always increasing), and deletes their keys; a
+ * key that expired is gone already. Returns how many ids the slice held. */
 static const char MIGRATE_LUA[] =
-    "local ids = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)\n"
-    "for _, rid in ipairs(ids) do\n"
+    "local ids = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1, 'WITHSCORES')\n"
+    "local lms, lseq = 0, 0\n"
+    "local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)\n"
+    "if #top > 0 then\n"
+    "  local ms, seq = string.match(top[1][1], '^(%d+)-(%d+)$')\n"
+    "  lms, lseq = tonumber(ms), tonumber(seq)\n"
+    "end\n"
+    "for i = 1, #ids, 2 do\n"
+    "  local rid = ids[i]\n"
     "  local k = ARGV[1] .. rid\n"
     "  local h = redis.call('HGETALL', k)\n"
     "  if #h > 0 then\n"
     "    local d = {}\n"
-    "    for i = 1, #h, 2 do d[h[i]] = h[i + 1] end\n"
-    "    if d.v and d.t and d.e then\n"
+    "    for j = 1, #h, 2 do d[h[j]] = h[j + 1] end\n"
+    "    if d.v and d.t and d.e and redis.call('HEXISTS', KEYS[2], rid) == 0 then\n"
     "      local dr = d.dr\n"
     "      if not dr or dr == '' then dr = '-' end\n"
     "      redis.call('HSET', KEYS[2], rid, string.format('%s %s %s %s %s %s %s %s %s %d %.17g %s\\n%s', d.v,\n"
     "                 d.p or '0', d.x or '0', d.t, d.e, d.s or '0', d.a or '0', dr, d.mv or '0',\n"
     "                 tonumber(d.n or '0'), tonumber(d.sum or '0'), d.st == '1' and '1' or '0', d.c or ''))\n"
+    "      local ms = math.floor(tonumber(ids[i + 1]) * 1000)\n"
+    "      if ms > lms then lms, lseq = ms, 0 else lseq = lseq + 1 end\n"
+    "      redis.call('XADD', KEYS[3], string.format('%d-%d', lms, lseq), 'r', rid)\n"
     "    end\n"
     "    redis.call('DEL', k)\n"
     "  end\n"
     "end\n"
-    "return #ids\n";
+    "return #ids / 2\n";
 
 /* KEYS: a hash. ARGV: field, value. Sets the field only on a hash that exists (a test's meta, a
  * token): a late write never brings back a deleted object. */
@@ -277,14 +300,15 @@ static const char HSET_EXISTING_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n";
 
-/* KEYS: meta, armpred, sticky, snap, events, dt, decision records of one test. Reads
+/* KEYS: meta, armpred, sticky, snap, events, dlog, decision records of one test. Reads
  * everything of the test at one instant, for a backup: {meta, armpred, sticky, snap, events,
- * {request id, record, ...} in the order of creation}, or nil when the test is gone. Read-only. */
+ * {request id, record, ...} in the order of dlog}, or nil when the test is gone. Read-only. */
 static const char DUMP_LUA[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),\n"
     "             redis.call('HGETALL', KEYS[4]), redis.call('XRANGE', KEYS[5], '-', '+')}\n"
-    "local ds, ids = {}, redis.call('ZRANGE', KEYS[6], 0, -1)\n"
+    "local ds, ids = {}, {}\n"
+    "for _, e in ipairs(redis.call('XRANGE', KEYS[6], '-', '+')) do ids[#ids + 1] = e[2][2] end\n"
     "for from = 1, #ids, 1000 do\n"
     "  local slice = {unpack(ids, from, math.min(from + 999, #ids))}\n"
     "  local vals = redis.call('HMGET', KEYS[7], unpack(slice))\n"
@@ -521,16 +545,17 @@ static int migrate(struct rs *s, redisContext *c, char *err, size_t errlen) {
     }
     for (size_t i = 0; i < tests->elements; i++) {
         const char *id = tests->element[i]->str;
-        char dt[128], recs[128], prefix[128], from[24], slice[16];
+        char dt[128], recs[128], dlog[128], prefix[128], from[24], slice[16];
         long long start = 0;
         snprintf(dt, sizeof dt, "scout:{%s}:dt", id);
         snprintf(recs, sizeof recs, "scout:{%s}:d", id);
+        snprintf(dlog, sizeof dlog, "scout:{%s}:dlog", id);
         snprintf(prefix, sizeof prefix, "scout:{%s}:d:", id);
         snprintf(slice, sizeof slice, "%d", MIGRATE_SLICE);
         for (;;) {
             snprintf(from, sizeof from, "%lld", start);
-            const char *argv[] = {"EVALSHA", s->sha[SCRIPT_MIGRATE], "2", dt, recs, prefix, from, slice};
-            redisReply *r = evalsha(s, c, 8, argv, NULL);
+            const char *argv[] = {"EVALSHA", s->sha[SCRIPT_MIGRATE], "3", dt, recs, dlog, prefix, from, slice};
+            redisReply *r = evalsha(s, c, 9, argv, NULL);
             long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
             if (n < 0) snprintf(err, errlen, "moving the decision records of test %s to format %d failed: %s", id,
                                 STORE_FORMAT, r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
@@ -540,6 +565,13 @@ static int migrate(struct rs *s, redisContext *c, char *err, size_t errlen) {
             if (n < MIGRATE_SLICE) break;
         }
         moved += (long)start;
+        redisReply *d = redisCommand(c, "DEL scout:{%s}:dt scout:{%s}:dx", id, id);   /* format 1's indexes */
+        int gone = reply_ok(d);
+        if (d) freeReplyObject(d);
+        if (!gone) {
+            snprintf(err, errlen, "deleting the indexes of format 1 of test %s failed", id);
+            goto out;
+        }
     }
     freeReplyObject(f);
     if (!reply_ok(f = redisCommand(c, "SET scout:format %d", STORE_FORMAT))) {
@@ -1081,10 +1113,10 @@ static void enqueue(struct rs *s, struct aop *op) {
 }
 
 /* One decision's script arguments as text: its record (the head here, the context after it in
- * value when there is one) and the scores of its index entries. */
+ * value when there is one), its creation time and the end of its window. */
 struct dec_text {
     char head[REDIS_RECORD_HEAD_MAX];
-    char t[REDIS_RECORD_TIME_MAX], e[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], v[24];
+    char t[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], v[24];
     char *value;                 /* head, or a malloc'd head + context */
     size_t len;
 };
@@ -1094,7 +1126,6 @@ static int dec_text_fill(struct dec_text *f, const struct store_decision *d) {
                              d->aggregate, d->has_default, d->default_reward, d->model_version, 0, 0, 0, NULL};
     size_t h = redis_record_head(f->head, &r), c = d->context ? strlen(d->context) : 0;
     redis_record_time(f->t, d->created);
-    redis_record_time(f->e, d->expires);
     if (d->settle_at > 0) redis_record_time(f->s, d->settle_at);
     else strcpy(f->s, "0");
     snprintf(f->v, sizeof f->v, "%ld", d->variant_id);
@@ -1114,7 +1145,7 @@ static int dec_text_fill(struct dec_text *f, const struct store_decision *d) {
  * was appended, 0 when out of memory (the decisions stay unwritten and are retried). */
 static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
     const char *test = first->u.decision->test_id;
-    char keys[6][128];
+    char keys[5][128];
     size_t m = 0, argc, k = 0, filled = 0;
     struct dec_text *text;
     const char **argv;
@@ -1122,21 +1153,20 @@ static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
     int ok = 0;
     for (struct aop *op = first; op; op = op->next)
         if (op->kind == AOP_DECISION && !op->grouped && !strcmp(op->u.decision->test_id, test)) m++;
-    argc = 3 + 6 + m * DEC_ARGS;
+    argc = 3 + 5 + m * DEC_ARGS;
     text = calloc(m, sizeof *text);
     argv = calloc(argc, sizeof *argv);
     lens = calloc(argc, sizeof *lens);
     if (!text || !argv || !lens) goto out;
     snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", test);
-    snprintf(keys[1], sizeof keys[1], "scout:{%s}:dt", test);
-    snprintf(keys[2], sizeof keys[2], "scout:{%s}:dx", test);
-    snprintf(keys[3], sizeof keys[3], "scout:{%s}:armpred", test);
-    snprintf(keys[4], sizeof keys[4], "scout:{%s}:settle", test);
-    snprintf(keys[5], sizeof keys[5], "scout:{%s}:d", test);
+    snprintf(keys[1], sizeof keys[1], "scout:{%s}:dlog", test);
+    snprintf(keys[2], sizeof keys[2], "scout:{%s}:armpred", test);
+    snprintf(keys[3], sizeof keys[3], "scout:{%s}:settle", test);
+    snprintf(keys[4], sizeof keys[4], "scout:{%s}:d", test);
     argv[k++] = "EVALSHA";
     argv[k++] = s->sha[SCRIPT_DECISIONS];
-    argv[k++] = "6";
-    for (int i = 0; i < 6; i++) argv[k++] = keys[i];
+    argv[k++] = "5";
+    for (int i = 0; i < 5; i++) argv[k++] = keys[i];
     for (size_t i = 0; i < k; i++) lens[i] = strlen(argv[i]);
     for (struct aop *op = first; op && filled < m; op = op->next) {
         const struct store_decision *d;
@@ -1146,7 +1176,7 @@ static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
         f = &text[filled];
         if (dec_text_fill(f, d) < 0) goto out;
         filled++;
-        const char *vals[DEC_ARGS] = {d->request_id, f->value, f->t, f->e, f->s, f->v};
+        const char *vals[DEC_ARGS] = {d->request_id, f->value, f->t, f->s, f->v};
         for (int j = 0; j < DEC_ARGS; j++) {
             argv[k] = vals[j];
             lens[k++] = j == 1 ? f->len : strlen(vals[j]);
@@ -1465,13 +1495,12 @@ static void trim_step(struct rs *s, struct redis_link *l) {
     snprintf(slice, sizeof slice, "%d", TRIM_SLICE);
     list = copy_followed(s, &n);
     for (size_t i = 0; list && i < n; i++) {   /* one pipeline for all tests */
-        char keys[4][128];
-        snprintf(keys[0], sizeof keys[0], "scout:{%s}:dt", list[i].id);
-        snprintf(keys[1], sizeof keys[1], "scout:{%s}:dx", list[i].id);
-        snprintf(keys[2], sizeof keys[2], "scout:{%s}:d", list[i].id);
-        snprintf(keys[3], sizeof keys[3], "scout:{%s}:settle", list[i].id);
-        const char *argv[] = {"EVALSHA", s->sha[SCRIPT_TRIM], "4", keys[0], keys[1], keys[2], keys[3], now, before, slice};
-        redisAppendCommandArgv(c, 10, argv, NULL);
+        char keys[3][128];
+        snprintf(keys[0], sizeof keys[0], "scout:{%s}:dlog", list[i].id);
+        snprintf(keys[1], sizeof keys[1], "scout:{%s}:d", list[i].id);
+        snprintf(keys[2], sizeof keys[2], "scout:{%s}:settle", list[i].id);
+        const char *argv[] = {"EVALSHA", s->sha[SCRIPT_TRIM], "3", keys[0], keys[1], keys[2], now, before, slice};
+        redisAppendCommandArgv(c, 9, argv, NULL);
     }
     for (size_t i = 0; list && i < n; i++) {
         redisReply *r = NULL;
@@ -1805,10 +1834,10 @@ static int rs_delete_test(struct store *base, const char *id) {
         rc = r->integer ? SCOUT_OK : SCOUT_ENOTFOUND;
         /* UNLINK: the records of a large test are freed in the background, not while Redis
          * holds every client up. */
-        redisReply *d = redis_link_command(l, "UNLINK scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dt "
-                                    "scout:{%s}:dx scout:{%s}:settle scout:{%s}:sticky scout:{%s}:snap "
-                                    "scout:{%s}:snaplock scout:{%s}:d",
-                                 id, id, id, id, id, id, id, id, id, id);
+        redisReply *d = redis_link_command(l, "UNLINK scout:{%s}:meta scout:{%s}:events scout:{%s}:armpred scout:{%s}:dlog "
+                                    "scout:{%s}:settle scout:{%s}:sticky scout:{%s}:snap scout:{%s}:snaplock "
+                                    "scout:{%s}:d",
+                                 id, id, id, id, id, id, id, id, id);
         if (!reply_ok(d) || (rc == SCOUT_OK && !announce(l, "delete", "id", id))) rc = SCOUT_ESTORE;
         if (d) freeReplyObject(d);
     }
@@ -2244,17 +2273,18 @@ static int rs_load_assignments(struct store *base,
 
 /* ---- reads ------------------------------------------------------------------------------ */
 
+/* The records Redis holds: the trim drops expired ones within a second (TRIM_INTERVAL), so the
+ * count is of the live ones as of then, not of `now`. */
 static int rs_count_decisions(struct store *base, double now, long *out) {
     struct rs *s = RS(base);
     size_t n;
     struct followed *ids = copy_followed(s, &n);
-    char t[40];
     int rc = SCOUT_OK;
+    (void)now;
     *out = 0;
-    fmt_double(t, sizeof t, now);
     struct redis_link *l = redis_pool_take(&s->pool);
     for (size_t i = 0; i < n && rc == SCOUT_OK; i++) {
-        redisReply *r = redis_link_command(l, "ZCOUNT scout:{%s}:dx %s +inf", ids[i].id, t);
+        redisReply *r = redis_link_command(l, "HLEN scout:{%s}:d", ids[i].id);
         if (r && r->type == REDIS_REPLY_INTEGER) *out += (long)r->integer;
         else rc = SCOUT_ESTORE;
         if (r) freeReplyObject(r);
@@ -2264,31 +2294,45 @@ static int rs_count_decisions(struct store *base, double now, long *out) {
     return rc;
 }
 
-/* Walks a test's decisions in [since, +inf) by creation time (newest first when `reverse`), in
- * slices of 1000, at most limit; visit returns non-zero to stop (then SCOUT_ERR). A decision past
- * its expiry that the trim has not dropped yet is skipped. */
+/* The request id of a dlog entry ([id, [r, request id]]), or NULL. */
+static const char *dlog_rid(const redisReply *e) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING) return NULL;
+    const redisReply *f = e->element[1];
+    return f->type == REDIS_REPLY_ARRAY && f->elements >= 2 && f->element[1]->type == REDIS_REPLY_STRING
+               ? f->element[1]->str : NULL;
+}
+
+/* Walks a test's decisions created in [since, +inf) in the order they were written (newest first
+ * when `reverse`), in slices of 1000, at most limit; visit returns non-zero to stop (then
+ * SCOUT_ERR). dlog's ids carry Redis's clock and the records the replica's: the walk reaches
+ * CLOCK_SLACK seconds before `since` and filters on the record's own time. A decision past its
+ * expiry that the trim has not dropped yet is skipped. */
 static int walk_decisions(struct rs *s, const char *test_id, double since, long limit, int reverse,
                           int (*visit)(void *ud, const char *rid, const struct redis_record *d), void *ud) {
-    char lo[40], cursor[48], recs[128];
+    char lo[32], cursor[64], recs[128], dlog[128];
     long seen = 0;
     int rc = SCOUT_OK;
     double now = util_now();
-    fmt_double(lo, sizeof lo, since);
-    snprintf(cursor, sizeof cursor, "%s", reverse ? "+inf" : lo);
+    snprintf(lo, sizeof lo, "%lld", since > CLOCK_SLACK ? (long long)((since - CLOCK_SLACK) * 1000.0) : 0LL);
+    snprintf(cursor, sizeof cursor, "%s", reverse ? "+" : lo);
     snprintf(recs, sizeof recs, "scout:{%s}:d", test_id);
+    snprintf(dlog, sizeof dlog, "scout:{%s}:dlog", test_id);
     while (seen < limit && rc == SCOUT_OK) {
         long want = limit - seen < 1000 ? limit - seen : 1000;
         redisReply *ids, *vals = NULL;
         struct redis_link *l = redis_pool_take(&s->pool);
-        ids = reverse ? redis_link_command(l, "ZREVRANGEBYSCORE scout:{%s}:dt %s %s WITHSCORES LIMIT 0 %ld", test_id, cursor, lo, want)
-                      : redis_link_command(l, "ZRANGEBYSCORE scout:{%s}:dt %s +inf WITHSCORES LIMIT 0 %ld", test_id, cursor, want);
-        size_t got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements / 2 : 0;
+        ids = reverse ? redis_link_command(l, "XREVRANGE %s %s %s COUNT %ld", dlog, cursor, lo, want)
+                      : redis_link_command(l, "XRANGE %s %s + COUNT %ld", dlog, cursor, want);
+        size_t got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
         if (got) {   /* HMGET records id... */
             const char **argv = calloc(got + 2, sizeof *argv);
             if (argv) {
                 argv[0] = "HMGET";
                 argv[1] = recs;
-                for (size_t i = 0; i < got; i++) argv[2 + i] = ids->element[2 * i]->str;
+                for (size_t i = 0; i < got; i++) {
+                    const char *rid = dlog_rid(ids->element[i]);
+                    argv[2 + i] = rid ? rid : "";
+                }
                 redisContext *c = redis_link_get(l);
                 if (c && !(vals = redisCommandArgv(c, (int)got + 2, argv, NULL))) redis_link_fail(l, c->errstr);
                 free(argv);
@@ -2299,18 +2343,18 @@ static int walk_decisions(struct rs *s, const char *test_id, double since, long 
             (got && (!vals || vals->type != REDIS_REPLY_ARRAY || vals->elements != got)))
             rc = SCOUT_ESTORE;
         /* The visits run without the link: a slow callback never holds other requests up. */
-        for (size_t i = 0; rc == SCOUT_OK && i < got; i++) {
+        for (size_t i = 0; rc == SCOUT_OK && i < got && seen < limit; i++) {
             const redisReply *v = vals->element[i];
             struct redis_record d;
-            if (v->type == REDIS_REPLY_STRING && redis_record_parse(v->str, v->len, &d) == 0 && d.expires > now &&
-                visit(ud, ids->element[2 * i]->str, &d))
-                rc = SCOUT_ERR;
+            if (v->type != REDIS_REPLY_STRING || redis_record_parse(v->str, v->len, &d) < 0 || d.created < since)
+                continue;
+            seen++;
+            if (d.expires > now && visit(ud, dlog_rid(ids->element[i]), &d)) rc = SCOUT_ERR;
         }
         if (vals) freeReplyObject(vals);
-        seen += (long)got;
-        /* Next slice: strictly past the last score seen (ties at one score stay in one slice
-         * unless more than 1000 share it, which creation times in seconds with μs do not). */
-        if (got) snprintf(cursor, sizeof cursor, "(%s", ids->element[2 * got - 1]->str);
+        /* Next slice: strictly past the last entry read. */
+        if (got && ids->element[got - 1]->type == REDIS_REPLY_ARRAY)
+            snprintf(cursor, sizeof cursor, "(%s", ids->element[got - 1]->element[0]->str);
         if (ids) freeReplyObject(ids);
         if ((long)got < want) break;
     }
@@ -2406,7 +2450,6 @@ static int rs_decision_counts(struct store *base, const char *test_id, double si
  * Stream ids carry Redis's clock and the 't' field the replica's: the walk starts CLOCK_SLACK
  * seconds early and filters on 't'. Rows stay in time order, so the matching row is found by
  * looking back from the newest. */
-#define CLOCK_SLACK 300
 
 struct reward_row {
     long bucket, variant, count;
@@ -2616,7 +2659,7 @@ static int dump_one_test(struct rs *s, struct redis_link *l, const struct dump_t
     snprintf(keys[2], sizeof keys[2], "scout:{%s}:sticky", t->id);
     snprintf(keys[3], sizeof keys[3], "scout:{%s}:snap", t->id);
     snprintf(keys[4], sizeof keys[4], "scout:{%s}:events", t->id);
-    snprintf(keys[5], sizeof keys[5], "scout:{%s}:dt", t->id);
+    snprintf(keys[5], sizeof keys[5], "scout:{%s}:dlog", t->id);
     snprintf(keys[6], sizeof keys[6], "scout:{%s}:d", t->id);
     argv[0] = "EVALSHA";
     argv[1] = s->sha[SCRIPT_DUMP];
@@ -2913,9 +2956,10 @@ static int holds_scout_keys(struct redis_link *l, int *out) {
     return SCOUT_OK;
 }
 
-/* Queues the writes of one record. */
-static int restore_record(struct pipe *p, const struct store_record *r, struct store_event_pos *last, double now,
-                          char *err, size_t errlen) {
+/* Queues the writes of one record. *last and *dlast are the last ids given in the test's event
+ * stream and dlog. */
+static int restore_record(struct pipe *p, const struct store_record *r, struct store_event_pos *last,
+                          struct store_event_pos *dlast, double now, char *err, size_t errlen) {
     char a[5][40];
     const char *t = r->test_id;
     switch (r->kind) {
@@ -2938,7 +2982,7 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
         break;
     }
     case STORE_REC_TEST:
-        *last = (struct store_event_pos){0, 0};
+        *last = *dlast = (struct store_event_pos){0, 0};
         fmt_double(a[0], sizeof a[0], r->u.test.created);
         fmt_double(a[1], sizeof a[1], r->u.test.last_prediction);
         pipe_cmd(p, "HSET scout:{%s}:meta created %s rollout %ld predictions %" PRIu64 " last_prediction %s", t, a[0],
@@ -2982,7 +3026,7 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
                                   r->u.decision.aggregate, r->u.decision.has_default, r->u.decision.default_reward,
                                   r->u.decision.model_version, r->u.decision.rewards, r->u.decision.reward_sum,
                                   r->u.decision.settled, r->u.decision.context};
-        char tm[3][REDIS_RECORD_TIME_MAX];
+        char tm[REDIS_RECORD_TIME_MAX], id[48];
         size_t len;
         char *value;
         if (rr.expires <= now) break;   /* would expire at once: the server forgets it anyway */
@@ -2990,14 +3034,12 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
             snprintf(err, errlen, "out of memory");
             return SCOUT_ENOMEM;
         }
-        redis_record_time(tm[0], rr.created);
-        redis_record_time(tm[1], rr.expires);
-        redis_record_time(tm[2], rr.settle_at);
+        redis_record_time(tm, rr.settle_at);
+        store_next_event_id(dlast, rr.created, id, sizeof id);   /* in the dump's order, always increasing */
         pipe_cmd(p, "HSET scout:{%s}:d %s %b", t, rid, value, len);
         free(value);
-        pipe_cmd(p, "ZADD scout:{%s}:dt %s %s", t, tm[0], rid);
-        pipe_cmd(p, "ZADD scout:{%s}:dx %s %s", t, tm[1], rid);
-        if (rr.settle_at > 0 && !rr.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, tm[2], rid);
+        pipe_cmd(p, "XADD scout:{%s}:dlog %s r %s", t, id, rid);
+        if (rr.settle_at > 0 && !rr.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, tm, rid);
         break;
     }
     case STORE_REC_ASSIGNMENT:
@@ -3020,7 +3062,7 @@ static int rs_restore(struct store *base, bool force, int (*next)(void *ud, stru
     struct rs *s = RS(base);
     struct pipe p = {0};
     struct store_record rec;
-    struct store_event_pos last = {0, 0};
+    struct store_event_pos last = {0, 0}, dlast = {0, 0};
     double now = util_now();
     int rc = SCOUT_ESTORE, holds = 0, got, wrote = 0;
     p.l = redis_pool_take(&s->pool);
@@ -3045,7 +3087,7 @@ static int rs_restore(struct store *base, bool force, int (*next)(void *ud, stru
     }
     memset(&rec, 0, sizeof rec);
     while ((got = next(ud, &rec)) > 0) {
-        if ((rc = restore_record(&p, &rec, &last, now, err, errlen)) != SCOUT_OK) goto out;
+        if ((rc = restore_record(&p, &rec, &last, &dlast, now, err, errlen)) != SCOUT_OK) goto out;
         rc = SCOUT_ESTORE;
         if (p.failed) break;
         memset(&rec, 0, sizeof rec);

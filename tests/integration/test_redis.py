@@ -659,12 +659,12 @@ def test_decisions_expire_after_redis_context_ttl(redis_pool, scout_factory):
     assert sum(row["updates"] for row in got.values()) == 2, got
     assert got[fresh["recommended_variant"]]["updates"] >= 1
 
-    # expired records leave Redis: the records and both indexes
+    # expired records leave Redis: the records and their entries in the log of decisions
     def left():
-        return [int(redis.cli(cmd, f"scout:{{{mid}}}:{key}")) for cmd, key in (("HLEN", "d"), ("ZCARD", "dt"),
-                                                                                 ("ZCARD", "dx"))]
-    wait_for(left, lambda n: n == [0, 0, 0], CONVERGE, "the expired decisions to be dropped from Redis")
+        return [int(redis.cli(cmd, f"scout:{{{mid}}}:{key}")) for cmd, key in (("HLEN", "d"), ("XLEN", "dlog"))]
+    wait_for(left, lambda n: n == [0, 0], CONVERGE, "the expired decisions to be dropped from Redis")
     assert metric(s, "scout_store_purged_decisions_total") >= 3
+    assert http("GET", s, "/admin/redis_health").json()["context_keys_count"] == 0
 
 
 # --------------------------------------------------------------------------- 6b. the record format
@@ -696,6 +696,8 @@ def test_decision_records_of_the_first_format_are_moved_on_start_and_still_joine
     s.start()
     assert redis.cli("GET", "scout:format") == "2"
     assert redis.cli("--scan", "--pattern", f"scout:{{{mid}}}:d:*") == ""
+    assert [redis.cli("EXISTS", f"scout:{{{mid}}}:{k}") for k in ("dt", "dx")] == ["0", "0"]
+    assert redis.cli("XLEN", f"scout:{{{mid}}}:dlog") == "2" and redis.cli("HLEN", f"scout:{{{mid}}}:d") == "2"
     out = update(s, mid, [{"request_id": "old-plain", "reward": 1}])
     assert (out["processed_updates"], out["redis_hits"], out["missing_context"]) == (1, 1, 0), out
     assert sum(row["updates"] for row in learned(s, mid).values()) == 1

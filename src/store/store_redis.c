@@ -514,6 +514,26 @@ static redisReply *evalsha(struct rs *s, redisContext *c, int argc, const char *
     return r;
 }
 
+/* Refuses a Redis older than 6.2, which lacks what the store uses (exclusive stream ranges,
+ * UNLINK, HSET of many fields): said at start-up, not at the first scan. */
+static int check_version(redisContext *c, char *err, size_t errlen) {
+    redisReply *r = redisCommand(c, "INFO server");
+    const char *v = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+    const char *at = v ? strstr(v, "redis_version:") : NULL;
+    int major = 0, minor = 0, rc = SCOUT_OK;
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        /* an ACL user without INFO: nothing to tell by, the scripts will say it */
+    } else if (!at || sscanf(at, "redis_version:%d.%d", &major, &minor) != 2) {
+        snprintf(err, errlen, "Redis did not say its version (INFO server)");
+        rc = SCOUT_ESTORE;
+    } else if (major < 6 || (major == 6 && minor < 2)) {
+        snprintf(err, errlen, "Scout needs Redis 6.2 or newer; this one is %d.%d", major, minor);
+        rc = SCOUT_EINVAL;
+    }
+    if (r) freeReplyObject(r);
+    return rc;
+}
+
 /* Brings data of an older layout (scout:format) to this one, before anything else reads it; a
  * layout newer than this build's stops the start. Format 1 kept each decision in its own
  * expiring hash: MIGRATE_LUA moves them into the test's records hash a slice at a time. Every
@@ -621,7 +641,9 @@ int store_open_redis(struct store **out, const char *host, int port, const char 
         goto fail;
     }
     redis_pool_reconnect(&s->pool);
-    if ((rc = load_scripts(s, c, err, errlen)) != SCOUT_OK || (rc = migrate(s, c, err, errlen)) != SCOUT_OK) goto fail;
+    if ((rc = check_version(c, err, errlen)) != SCOUT_OK || (rc = load_scripts(s, c, err, errlen)) != SCOUT_OK ||
+        (rc = migrate(s, c, err, errlen)) != SCOUT_OK)
+        goto fail;
     {   /* Changes from here on reach this process (what came before, loading reads). */
         redisReply *last = redisCommand(c, "XREVRANGE scout:catalog + - COUNT 1");
         snprintf(s->catalog_last, sizeof s->catalog_last, "%s",

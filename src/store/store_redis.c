@@ -1354,6 +1354,10 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK) {
             redis_link_fail(l, c->errstr);
+            /* the updates whose replies came are answered by them; the others' fate is unknown */
+            for (struct aop *op = batch; got && op; op = op->next)
+                if (op->kind == AOP_REWARDS && !op->u.rewards.answered && op->grouped && op->u.rewards.reply < i)
+                    finish_rewards(s, op, got[op->u.rewards.reply], t);
             fail_rewards(s, batch, SCOUT_ESTORE);
             for (int j = 0; got && j < i; j++) freeReplyObject(got[j]);
             free(got);

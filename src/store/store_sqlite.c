@@ -366,11 +366,12 @@ fail:
 
 static void push_op(struct sq *s, struct op *op) {
     struct op *old = atomic_load(&s->head);
+    int wait = op->wait;   /* read first: once pushed, an op nobody waits for is the writer's to free */
     do {
         op->next = old;
     } while (!atomic_compare_exchange_weak(&s->head, &old, op));
     /* The stack was empty: the writer may be asleep. A waiting op also ends a gathering pause. */
-    if (!old || op->wait) sem_post(&s->wake);
+    if (!old || wait) sem_post(&s->wake);
 }
 
 /* Queues op and, for a waiting op, sleeps until the writer committed it. */

@@ -164,3 +164,15 @@ int redis_record_parse(const char *text, size_t len, struct redis_record *r) {
     r->context = p < text + len ? p : NULL;
     return 0;
 }
+
+int redis_record_created_at(const char *text, size_t len, const char *t) {
+    const char *nl = memchr(text, '\n', len), *p = text, *end;
+    size_t tlen = strlen(t);
+    if (!nl) return 0;
+    for (int field = 0; field < 3; field++) {   /* variant, propensity, explored */
+        if (!(p = memchr(p, ' ', (size_t)(nl - p)))) return 0;
+        p++;
+    }
+    end = memchr(p, ' ', (size_t)(nl - p));
+    return end && (size_t)(end - p) == tlen && !memcmp(p, t, tlen);
+}

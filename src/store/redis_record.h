@@ -60,4 +60,9 @@ char *redis_record_value(const struct redis_record *r, size_t *len);
  * context points into text, NULL when empty); -1 when it is not a record of this format. */
 int redis_record_parse(const char *text, size_t len, struct redis_record *r);
 
+/* Whether the record in text (as redis_record_parse takes it) has the creation time t, written
+ * as the record holds it (redis_record_time's text, compared as text): an entry of the test's
+ * stream of request ids names so the record it was written with. */
+int redis_record_created_at(const char *text, size_t len, const char *t);
+
 #endif

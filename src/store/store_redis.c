@@ -8,7 +8,8 @@
  *   scout:{T}:events             STREAM reward events: v (variant), r (reward), c (context), q (request id), t
  *   scout:{T}:armpred            HASH  variant → decisions
  *   scout:{T}:d                  HASH  request id → decision record (one line, redis_record.h)
- *   scout:{T}:dlog               STREAM the request ids in the order of their writing (field r):
+ *   scout:{T}:dlog               STREAM the request ids in the order of their writing, an entry per
+ *                                      batch: n <count> <id> <created> ... (format 2: r <id>);
  *                                      scans by time (analytics, export), trimming
  *   scout:{T}:settle             ZSET  request ids by the end of their reward window
  *   scout:{T}:sticky             HASH  user → "variant propensity"
@@ -40,7 +41,8 @@
  * once; the reader and the writer have a link each.
  * Sticky assignments are claimed synchronously (the first replica to assign a user wins).
  * Decision records, counters, token touches and updates are queued and written by
- * the writer thread in pipelined batches: a decision never waits for Redis. The writer also
+ * the writer thread in pipelined batches: a decision never waits for Redis. A batch's decisions
+ * of one test go in one MULTI block of plain commands (append_decisions). The writer also
  * settles decisions whose reward window ended (one replica at a time, under a lock key) and
  * trims expired decisions (readers ignore a decision past its expiry; one still to be settled
  * stays TRIM_GRACE longer, so the settling of a window that ends at the expiry finds it).
@@ -72,6 +74,9 @@
                                      and the write is dropped (counted) while it is away */
 #define QUEUE_WAIT 2              /* seconds a write waits for room in a full queue */
 #define BATCH_MAX 512             /* async writes per pipeline */
+#define DEC_CALL_MAX 128          /* decisions written in one block (append_decisions) */
+#define DEC_CALL_BYTES (32 * 1024) /* ... and no more once their records reach that many bytes */
+#define PIPE_FLUSH (16 * 1024)    /* the writer sends its pipeline once it holds that much */
 #define READ_BLOCK_MS 100         /* XREAD BLOCK: how long the reader waits for new events */
 #define READ_COUNT 1000           /* events per stream per XREAD */
 #define READBACK_WAIT 1.0         /* seconds an update waits to see its own events applied */
@@ -82,7 +87,8 @@
 #define TRIM_INTERVAL 1.0
 #define TRIM_GRACE 60.0           /* seconds an expired record still to be settled stays (unseen) */
 #define TRIM_SLICE 1000           /* expired decisions per test one trim call drops */
-#define STORE_FORMAT 2            /* 1: one expiring hash per decision; 2: one field of scout:{T}:d */
+#define STORE_FORMAT 3            /* 1: one expiring hash per decision; 2: one field of scout:{T}:d, one
+                                     dlog entry per decision; 3: dlog entries list several */
 #define MIGRATE_SLICE 1000
 #define CLOCK_SLACK 300           /* seconds Redis's clock (stream ids) and a replica's may differ by */
 #define LOCK_TTL_MS 5000
@@ -202,62 +208,112 @@ static const char SNAPSHOT_LUA[] =
     "end\n"
     "return {1, n}\n";
 
-/* KEYS: meta, dlog, armpred, settle, decision records. ARGV: per decision DEC_ARGS values:
- * request id, record (redis_record.h), created, end of the reward window (0: none), variant.
- * Writes the records of one test and its counters at once — or nothing when the test was
- * deleted meanwhile (by any replica), so a deleted test's keys are never made again. A request
- * id written again (a client may send one twice) replaces its record and keeps its place in
- * dlog. The windows and the counters are written once per call, not once per decision: Redis
- * spends its time on calls from Lua and on arguments, not on members. Returns the number
- * written. */
-#define DEC_ARGS 5
-static const char DECISIONS_LUA[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "local n, last, st, arms = #ARGV / 5, nil, {}, {}\n"
-    "for i = 0, n - 1 do\n"
-    "  local a = i * 5\n"
-    "  local rid, t, s, v = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]\n"
-    "  if redis.call('HSET', KEYS[5], rid, ARGV[a + 2]) == 1 then redis.call('XADD', KEYS[2], '*', 'r', rid) end\n"
-    "  if s ~= '0' then st[#st + 1] = s; st[#st + 1] = rid end\n"
-    "  arms[v] = (arms[v] or 0) + 1\n"
-    "  if not last or tonumber(t) > tonumber(last) then last = t end\n"
+/* KEYS: meta, armpred, settle, decision records, dlog of one test. ARGV: decisions written, the
+ * newest one's creation time, then variant, count... Runs last in the MULTI block that writes a
+ * batch's decision records of the test with plain commands (decision_block): it counts them, or,
+ * when the test is gone (deleted by any replica, before this block ran), deletes the keys that
+ * block made again. Atomic with the block, so a deleted test's keys are never left behind: a
+ * delete after the block removes what it wrote, one before it is seen here. Runs with EVAL, so a
+ * restarted Redis (which forgot the loaded scripts) never fails it after the writes went in. */
+static const char DEC_COUNT_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"
+    "  return 0\n"
     "end\n"
-    "if #st > 0 then redis.call('ZADD', KEYS[4], unpack(st)) end\n"
-    "for v, c in pairs(arms) do redis.call('HINCRBY', KEYS[3], v, c) end\n"
+    "redis.call('HINCRBY', KEYS[1], 'predictions', ARGV[1])\n"
+    "local prev = redis.call('HGET', KEYS[1], 'last_prediction')\n"
+    "if not prev or tonumber(ARGV[2]) > tonumber(prev) then redis.call('HSET', KEYS[1], 'last_prediction', ARGV[2]) end\n"
+    "for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end\n"
+    "return tonumber(ARGV[1])\n";
+
+/* KEYS: meta, armpred, settle, decision records, dlog. ARGV: per decision DEC_ARGS values:
+ * request id, record (redis_record.h), created, end of the reward window (0: none), variant.
+ * Writes decisions sent before in a batch whose fate is unknown (the link broke, or Redis
+ * answered NOSCRIPT to another call): a decision whose record is there with its creation time
+ * went in with its whole MULTI block (entry, window, counts) and is skipped; the others are
+ * written as decision_block would, so a batch sent twice is counted once. Nothing when the test
+ * is gone. Returns the number written. */
+#define DEC_ARGS 5
+static const char DEC_REPLAY_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local entry, st, arms, n, last = {'n', 0}, {}, {}, 0, nil\n"
+    "for a = 0, #ARGV - 5, 5 do\n"
+    "  local rid, t, s, v = ARGV[a + 1], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]\n"
+    "  local cur = redis.call('HGET', KEYS[4], rid)\n"
+    "  if not cur or string.match(cur, '^%S+ %S+ %S+ (%S+)') ~= t then\n"
+    "    redis.call('HSET', KEYS[4], rid, ARGV[a + 2])\n"
+    "    entry[#entry + 1] = rid; entry[#entry + 1] = t\n"
+    "    if s ~= '0' then st[#st + 1] = s; st[#st + 1] = rid end\n"
+    "    arms[v] = (arms[v] or 0) + 1\n"
+    "    n = n + 1\n"
+    "    if not last or tonumber(t) > tonumber(last) then last = t end\n"
+    "  end\n"
+    "end\n"
+    "if n == 0 then return 0 end\n"
+    "entry[2] = n\n"
+    "redis.call('XADD', KEYS[5], '*', unpack(entry))\n"
+    "if #st > 0 then redis.call('ZADD', KEYS[3], unpack(st)) end\n"
+    "for v, c in pairs(arms) do redis.call('HINCRBY', KEYS[2], v, c) end\n"
     "redis.call('HINCRBY', KEYS[1], 'predictions', n)\n"
     "local prev = redis.call('HGET', KEYS[1], 'last_prediction')\n"
     "if not prev or tonumber(last) > tonumber(prev) then redis.call('HSET', KEYS[1], 'last_prediction', last) end\n"
     "return n\n";
 
+/* dlog entries, in Lua: DLOG_LUA's dlog_entry(fields) gives an entry's request ids and, for each,
+ * the creation time of the record the entry was written with (nil for an entry of one id
+ * without it, the first shape: 'r', id). A record whose time differs was written again since
+ * (a client sent its request id twice): the entry is stale for it. */
+#define DLOG_LUA \
+    "local function dlog_entry(f)\n" \
+    "  local rids, ts = {}, {}\n" \
+    "  if f[1] == 'n' then\n" \
+    "    for j = 3, #f - 1, 2 do rids[#rids + 1] = f[j]; ts[#rids] = f[j + 1] end\n" \
+    "  elseif f[1] == 'r' then rids[1] = f[2] end\n" \
+    "  return rids, ts\n" \
+    "end\n"
+
 /* KEYS: dlog, decision records, settle of one test. ARGV: now, a time TRIM_GRACE ago, at most how
- * many. Drops the expired decisions from the front of dlog (the oldest), records and entries,
- * up to the first one still live: a pass over a test with nothing to drop reads one record.
- * One still waiting to be settled (its window ends at its expiry) goes only once it expired
- * before the second time, so the settling finds it; meanwhile the walk passes it by. A record
- * that outlives those written after it (its window is longer, or the TTL was lowered since)
- * holds back their dropping until it expires; readers ignore them all the same. Returns how
- * many entries went. */
+ * many records. Drops the expired decisions from the front of dlog (the oldest), records and
+ * entries, up to the first entry holding a live one: a pass over a test with nothing to drop
+ * reads one entry. One still waiting to be settled (its window ends at its expiry) goes only
+ * once it expired before the second time, so the settling finds it; meanwhile the walk passes
+ * it by, and its entry stays while it does. A record that outlives those written after it (its
+ * window is longer, or the TTL was lowered since) holds back their dropping until it expires;
+ * readers ignore them all the same. Returns how many records went. */
 static const char TRIM_LUA[] =
+    DLOG_LUA
     "local now, cut, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local ids, gone, from, live = {}, {}, '-', false\n"
-    "while not live and #ids < limit do\n"
+    "local xids, gone, from, seen, live = {}, {}, '-', 0, false\n"
+    "while not live and seen < limit do\n"
     "  local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 100)\n"
     "  for _, e in ipairs(entries) do\n"
-    "    local id, rid = e[1], e[2][2]\n"
-    "    local val = redis.call('HGET', KEYS[2], rid)\n"
-    "    local exp = val and tonumber(string.match(val, '^%S+ %S+ %S+ %S+ (%S+)'))\n"
-    "    if exp and exp >= now then live = true; break end\n"
-    "    if not exp or exp < cut or not redis.call('ZSCORE', KEYS[3], rid) then\n"
-    "      ids[#ids + 1] = id\n"
-    "      if val then gone[#gone + 1] = rid end\n"
+    "    local rids, ts = dlog_entry(e[2])\n"
+    "    local vals = #rids > 0 and redis.call('HMGET', KEYS[2], unpack(rids)) or {}\n"
+    "    local drop, keep = {}, false\n"
+    "    for j, rid in ipairs(rids) do\n"
+    "      local val = vals[j]\n"
+    "      if val then\n"
+    "        local t, exp = string.match(val, '^%S+ %S+ %S+ (%S+) (%S+)')\n"
+    "        if not ts[j] or t == ts[j] then\n"
+    "          exp = tonumber(exp)\n"
+    "          if exp and exp >= now then live = true; break end\n"
+    "          if not exp or exp < cut or not redis.call('ZSCORE', KEYS[3], rid) then drop[#drop + 1] = rid\n"
+    "          else keep = true end\n"
+    "        end\n"
+    "      end\n"
     "    end\n"
-    "    from = '(' .. id\n"
+    "    if live then break end\n"
+    "    for _, rid in ipairs(drop) do gone[#gone + 1] = rid end\n"
+    "    if not keep then xids[#xids + 1] = e[1] end\n"
+    "    seen = seen + #rids\n"
+    "    from = '(' .. e[1]\n"
+    "    if seen >= limit then break end\n"
     "  end\n"
     "  if #entries < 100 then break end\n"
     "end\n"
-    "if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end\n"
-    "if #ids > 0 then redis.call('XDEL', KEYS[1], unpack(ids)) end\n"
-    "return #ids\n";
+    "for i = 1, #gone, 1000 do redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 999, #gone))) end\n"
+    "for i = 1, #xids, 1000 do redis.call('XDEL', KEYS[1], unpack(xids, i, math.min(i + 999, #xids))) end\n"
+    "return #gone\n";
 
 /* KEYS: dt, decision records, dlog of one test. ARGV: the prefix of the first format's record
  * keys (one hash with expiry per decision, indexed by dt), first rank, how many. Moves the
@@ -287,7 +343,7 @@ static const char MIGRATE_LUA[] =
     "                 tonumber(d.n or '0'), tonumber(d.sum or '0'), d.st == '1' and '1' or '0', d.c or ''))\n"
     "      local ms = math.floor(tonumber(ids[i + 1]) * 1000)\n"
     "      if ms > lms then lms, lseq = ms, 0 else lseq = lseq + 1 end\n"
-    "      redis.call('XADD', KEYS[3], string.format('%d-%d', lms, lseq), 'r', rid)\n"
+    "      redis.call('XADD', KEYS[3], string.format('%d-%d', lms, lseq), 'n', 1, rid, d.t)\n"
     "    end\n"
     "    redis.call('DEL', k)\n"
     "  end\n"
@@ -304,25 +360,31 @@ static const char HSET_EXISTING_LUA[] =
  * everything of the test at one instant, for a backup: {meta, armpred, sticky, snap, events,
  * {request id, record, ...} in the order of dlog}, or nil when the test is gone. Read-only. */
 static const char DUMP_LUA[] =
+    DLOG_LUA
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
     "local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),\n"
     "             redis.call('HGETALL', KEYS[4]), redis.call('XRANGE', KEYS[5], '-', '+')}\n"
-    "local ds, ids = {}, {}\n"
-    "for _, e in ipairs(redis.call('XRANGE', KEYS[6], '-', '+')) do ids[#ids + 1] = e[2][2] end\n"
+    "local ds, ids, ts = {}, {}, {}\n"
+    "for _, e in ipairs(redis.call('XRANGE', KEYS[6], '-', '+')) do\n"
+    "  local rids, t = dlog_entry(e[2])\n"
+    "  for j, rid in ipairs(rids) do ids[#ids + 1] = rid; ts[#ids] = t[j] end\n"
+    "end\n"
     "for from = 1, #ids, 1000 do\n"
     "  local slice = {unpack(ids, from, math.min(from + 999, #ids))}\n"
     "  local vals = redis.call('HMGET', KEYS[7], unpack(slice))\n"
     "  for i, rid in ipairs(slice) do\n"
-    "    if vals[i] then ds[#ds + 1] = rid; ds[#ds + 1] = vals[i] end\n"
+    "    local v, t = vals[i], ts[from + i - 1]\n"
+    "    if v and (not t or string.match(v, '^%S+ %S+ %S+ (%S+)') == t) then ds[#ds + 1] = rid; ds[#ds + 1] = v end\n"
     "  end\n"
     "end\n"
     "out[6] = ds\n"
     "return out\n";
 
-/* The scripts run with EVALSHA, loaded at start-up and again after a Redis restart. */
-enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DECISIONS, SCRIPT_TRIM, SCRIPT_MIGRATE,
+/* The scripts run with EVALSHA, loaded at start-up and again after a Redis restart (but
+ * DEC_COUNT_LUA, which runs with EVAL). */
+enum script { SCRIPT_APPEND, SCRIPT_SETTLE, SCRIPT_SNAPSHOT, SCRIPT_DEC_REPLAY, SCRIPT_TRIM, SCRIPT_MIGRATE,
               SCRIPT_HSET_EXISTING, SCRIPT_DUMP, SCRIPT_COUNT };
-static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DECISIONS_LUA, TRIM_LUA,
+static const char *const SCRIPTS[SCRIPT_COUNT] = {APPEND_LUA, SETTLE_LUA, SNAPSHOT_LUA, DEC_REPLAY_LUA, TRIM_LUA,
                                                   MIGRATE_LUA, HSET_EXISTING_LUA, DUMP_LUA};
 
 /* KEYS: a lock; ARGV: the holder's token. Deletes the lock only if this holder has it. */
@@ -370,6 +432,7 @@ struct aop {
     enum aop_kind kind;
     struct aop *next;
     int grouped;                 /* AOP_DECISION, AOP_REWARDS: already in a script call of this batch */
+    int tried;                   /* AOP_DECISION: sent in a batch that failed (it may be in Redis) */
     union {
         struct store_decision *decision;
         struct {
@@ -395,6 +458,26 @@ struct aop {
             int answered, again; /* then was called; the call answered WAIT (try again) */
         } rewards;
     } u;
+};
+
+/* One decision's arguments as text (dec_text_fill). */
+struct dec_text {
+    char head[REDIS_RECORD_HEAD_MAX];
+    char t[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], v[24];
+    char *value;                 /* head, or a malloc'd head + context */
+    size_t len;
+};
+
+/* The writer's room for building a block of decisions, reused from batch to batch: a batch
+ * allocates nothing large (glibc maps every block over 128 KiB and unmaps it on free, main.c:
+ * page faults, and a TLB shootdown that interrupts the other core). */
+struct dec_scratch {
+    struct dec_text text[DEC_CALL_MAX];
+    struct aop *ops[DEC_CALL_MAX];
+    const char *argv[8 + DEC_ARGS * DEC_CALL_MAX];
+    size_t lens[8 + DEC_ARGS * DEC_CALL_MAX];
+    long arm[DEC_CALL_MAX], count[DEC_CALL_MAX];
+    char nums[2 * DEC_CALL_MAX][24];
 };
 
 struct rs {
@@ -440,6 +523,7 @@ struct rs {
     struct histogram latency;    /* one synchronous operation or one pipelined batch */
     double last_settle, last_trim;
     size_t counts_next;          /* the writer's place in the followed tests for counts_step */
+    struct dec_scratch dec;      /* the writer's */
 };
 
 static const struct store_ops redis_ops;
@@ -558,6 +642,9 @@ static int migrate(struct rs *s, redisContext *c, char *err, size_t errlen) {
         rc = SCOUT_OK;
         goto out;
     }
+    /* From format 2 nothing moves: readers take its dlog entries (the first shape, r <id>) too,
+     * and the new number keeps an older scoutd, which cannot read this one's, from starting. */
+    if (format >= 2) goto done;
     tests = redisCommand(c, "HKEYS scout:tests");
     if (!tests || tests->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "reading the tests from Redis failed");
@@ -593,12 +680,13 @@ static int migrate(struct rs *s, redisContext *c, char *err, size_t errlen) {
             goto out;
         }
     }
+done:
     freeReplyObject(f);
     if (!reply_ok(f = redisCommand(c, "SET scout:format %d", STORE_FORMAT))) {
         snprintf(err, errlen, "recording the store's format in Redis failed");
         goto out;
     }
-    if (tests->elements)
+    if (tests && tests->elements)
         log_msg(LOG_INFO, "store: moved the decision records of %zu tests to format %d (%ld index entries)",
                 tests->elements, STORE_FORMAT, moved);
     rc = SCOUT_OK;
@@ -1134,15 +1222,8 @@ static void enqueue(struct rs *s, struct aop *op) {
     pthread_mutex_unlock(&s->qlock);
 }
 
-/* One decision's script arguments as text: its record (the head here, the context after it in
- * value when there is one), its creation time and the end of its window. */
-struct dec_text {
-    char head[REDIS_RECORD_HEAD_MAX];
-    char t[REDIS_RECORD_TIME_MAX], s[REDIS_RECORD_TIME_MAX], v[24];
-    char *value;                 /* head, or a malloc'd head + context */
-    size_t len;
-};
-
+/* Fills f for d: its record (the head in f, the context after it in value when there is one),
+ * its creation time, the end of its window and its variant. */
 static int dec_text_fill(struct dec_text *f, const struct store_decision *d) {
     struct redis_record r = {d->variant_id, d->propensity, d->explored, d->created, d->expires, d->settle_at,
                              d->aggregate, d->has_default, d->default_reward, d->model_version, 0, 0, 0, NULL};
@@ -1162,59 +1243,133 @@ static int dec_text_fill(struct dec_text *f, const struct store_decision *d) {
     return 0;
 }
 
-/* Appends one script call that writes the decisions of first's test in the batch (first and
- * every later queued decision of the same test, which are marked grouped). 1 when a command
- * was appended, 0 when out of memory (the decisions stay unwritten and are retried). */
+/* Appends argv[0..argc) (text unless lens) to the pipeline, and sends the pipeline once it
+ * holds PIPE_FLUSH bytes: hiredis's output buffer then stays small, and no batch maps and unmaps
+ * a large block (glibc maps every block over 128 KiB, main.c). Returns 0, -1 when the link broke
+ * (c->err says why). */
+static int pipe_argv(redisContext *c, int argc, const char **argv, const size_t *lens) {
+    int done = 0;
+    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) return -1;
+    if (sdslen(c->obuf) < PIPE_FLUSH) return 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK) return -1;
+    return 0;
+}
+
+/* Appends the writing of the decisions of first's test in the batch not written yet (first and
+ * later queued ones of the same test, sent before or not as first was: op->tried), as many as
+ * fit one block: DEC_CALL_MAX, or DEC_CALL_BYTES of records. They are marked grouped; later ones
+ * go in another block. Fresh decisions go in one MULTI block of plain commands — their records
+ * (one HSET), one dlog entry listing them (XADD), their windows (ZADD) and DEC_COUNT_LUA, which
+ * counts them or undoes the block when the test is gone. Decisions sent before go through
+ * DEC_REPLAY_LUA, which skips those already in. Returns the replies that follow: 0 when nothing
+ * was appended (out of memory: the decisions stay ungrouped and the batch is retried), -1 when
+ * the link broke. */
 static int append_decisions(struct rs *s, redisContext *c, struct aop *first) {
+    struct dec_scratch *x = &s->dec;
     const char *test = first->u.decision->test_id;
-    char keys[5][128];
-    size_t m = 0, argc, k = 0, filled = 0;
-    struct dec_text *text;
-    const char **argv;
-    size_t *lens;
-    int ok = 0;
-    for (struct aop *op = first; op; op = op->next)
-        if (op->kind == AOP_DECISION && !op->grouped && !strcmp(op->u.decision->test_id, test)) m++;
-    argc = 3 + 5 + m * DEC_ARGS;
-    text = calloc(m, sizeof *text);
-    argv = calloc(argc, sizeof *argv);
-    lens = calloc(argc, sizeof *lens);
-    if (!text || !argv || !lens) goto out;
-    snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", test);
-    snprintf(keys[1], sizeof keys[1], "scout:{%s}:dlog", test);
-    snprintf(keys[2], sizeof keys[2], "scout:{%s}:armpred", test);
-    snprintf(keys[3], sizeof keys[3], "scout:{%s}:settle", test);
-    snprintf(keys[4], sizeof keys[4], "scout:{%s}:d", test);
-    argv[k++] = "EVALSHA";
-    argv[k++] = s->sha[SCRIPT_DECISIONS];
-    argv[k++] = "5";
-    for (int i = 0; i < 5; i++) argv[k++] = keys[i];
-    for (size_t i = 0; i < k; i++) lens[i] = strlen(argv[i]);
-    for (struct aop *op = first; op && filled < m; op = op->next) {
-        const struct store_decision *d;
-        struct dec_text *f;
-        if (op->kind != AOP_DECISION || op->grouped || strcmp(op->u.decision->test_id, test)) continue;
-        d = op->u.decision;
-        f = &text[filled];
-        if (dec_text_fill(f, d) < 0) goto out;
-        filled++;
-        const char *vals[DEC_ARGS] = {d->request_id, f->value, f->t, f->s, f->v};
-        for (int j = 0; j < DEC_ARGS; j++) {
-            argv[k] = vals[j];
-            lens[k++] = j == 1 ? f->len : strlen(vals[j]);
-        }
+    int tried = first->tried, replies = 0, rc = 0;
+    char keys[5][128], mtxt[24];
+    size_t m = 0, bytes = 0, k, narms = 0, newest = 0;
+    for (struct aop *op = first; op && m < DEC_CALL_MAX && bytes < DEC_CALL_BYTES; op = op->next) {
+        if (op->kind != AOP_DECISION || op->grouped || op->tried != tried || strcmp(op->u.decision->test_id, test))
+            continue;
+        if (dec_text_fill(&x->text[m], op->u.decision) < 0) goto out;
+        x->ops[m] = op;
+        bytes += x->text[m].len;
+        if (op->u.decision->created > x->ops[newest]->u.decision->created) newest = m;
+        m++;
     }
-    redisAppendCommandArgv(c, (int)argc, argv, lens);   /* copies the arguments */
-    for (struct aop *op = first; op; op = op->next)
-        if (op->kind == AOP_DECISION && !strcmp(op->u.decision->test_id, test)) op->grouped = 1;
-    ok = 1;
+    snprintf(keys[0], sizeof keys[0], "scout:{%s}:meta", test);
+    snprintf(keys[1], sizeof keys[1], "scout:{%s}:armpred", test);
+    snprintf(keys[2], sizeof keys[2], "scout:{%s}:settle", test);
+    snprintf(keys[3], sizeof keys[3], "scout:{%s}:d", test);
+    snprintf(keys[4], sizeof keys[4], "scout:{%s}:dlog", test);
+    snprintf(mtxt, sizeof mtxt, "%zu", m);
+    if (tried) {   /* EVALSHA replay 5 keys, then DEC_ARGS values per decision */
+        x->argv[0] = "EVALSHA";
+        x->argv[1] = s->sha[SCRIPT_DEC_REPLAY];
+        x->argv[2] = "5";
+        for (int i = 0; i < 5; i++) x->argv[3 + i] = keys[i];
+        for (k = 0; k < 8; k++) x->lens[k] = strlen(x->argv[k]);
+        for (size_t i = 0; i < m; i++) {
+            struct dec_text *f = &x->text[i];
+            const char *vals[DEC_ARGS] = {x->ops[i]->u.decision->request_id, f->value, f->t, f->s, f->v};
+            for (int j = 0; j < DEC_ARGS; j++, k++) {
+                x->argv[k] = vals[j];
+                x->lens[k] = j == 1 ? f->len : strlen(vals[j]);
+            }
+        }
+        rc = pipe_argv(c, (int)k, x->argv, x->lens);
+        replies = 1;
+        goto out;
+    }
+    /* MULTI; HSET d rid record ...; XADD dlog * n m rid created ...; ZADD settle end rid ...;
+     * EVAL DEC_COUNT_LUA ...; EXEC */
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    if ((rc = pipe_argv(c, 1, multi, NULL)) < 0) goto out;
+    x->argv[0] = "HSET";
+    x->argv[1] = keys[3];
+    for (k = 0; k < 2; k++) x->lens[k] = strlen(x->argv[k]);
+    for (size_t i = 0; i < m; i++, k += 2) {
+        x->argv[k] = x->ops[i]->u.decision->request_id;
+        x->lens[k] = strlen(x->argv[k]);
+        x->argv[k + 1] = x->text[i].value;
+        x->lens[k + 1] = x->text[i].len;
+    }
+    if ((rc = pipe_argv(c, (int)k, x->argv, x->lens)) < 0) goto out;
+    x->argv[0] = "XADD";
+    x->argv[1] = keys[4];
+    x->argv[2] = "*";
+    x->argv[3] = "n";
+    x->argv[4] = mtxt;
+    k = 5;
+    for (size_t i = 0; i < m; i++) {
+        x->argv[k++] = x->ops[i]->u.decision->request_id;
+        x->argv[k++] = x->text[i].t;
+    }
+    if ((rc = pipe_argv(c, (int)k, x->argv, NULL)) < 0) goto out;
+    x->argv[0] = "ZADD";
+    x->argv[1] = keys[2];
+    k = 2;
+    for (size_t i = 0; i < m; i++)
+        if (x->ops[i]->u.decision->settle_at > 0) {
+            x->argv[k++] = x->text[i].s;
+            x->argv[k++] = x->ops[i]->u.decision->request_id;
+        }
+    if (k > 2 && (rc = pipe_argv(c, (int)k, x->argv, NULL)) < 0) goto out;
+    replies = k > 2 ? 1 : 0;
+    for (size_t i = 0; i < m; i++) {   /* decisions per variant */
+        long v = x->ops[i]->u.decision->variant_id;
+        size_t a = 0;
+        while (a < narms && x->arm[a] != v) a++;
+        if (a == narms) {
+            x->arm[narms] = v;
+            x->count[narms++] = 0;
+        }
+        x->count[a]++;
+    }
+    x->argv[0] = "EVAL";
+    x->argv[1] = DEC_COUNT_LUA;
+    x->argv[2] = "5";
+    for (int i = 0; i < 5; i++) x->argv[3 + i] = keys[i];
+    x->argv[8] = mtxt;
+    x->argv[9] = x->text[newest].t;
+    for (k = 10; k - 10 < 2 * narms; k += 2) {
+        size_t a = (k - 10) / 2;
+        snprintf(x->nums[2 * a], sizeof x->nums[0], "%ld", x->arm[a]);
+        snprintf(x->nums[2 * a + 1], sizeof x->nums[0], "%ld", x->count[a]);
+        x->argv[k] = x->nums[2 * a];
+        x->argv[k + 1] = x->nums[2 * a + 1];
+    }
+    if ((rc = pipe_argv(c, (int)k, x->argv, NULL)) < 0 || (rc = pipe_argv(c, 1, exec, NULL)) < 0) goto out;
+    replies += 5;   /* MULTI's OK; HSET's, XADD's and EVAL's QUEUED; EXEC's array */
 out:
-    for (size_t i = 0; text && i < filled; i++)
-        if (text[i].value != text[i].head) free(text[i].value);
-    free(text);
-    free(argv);
-    free(lens);
-    return ok;
+    for (size_t i = 0; i < m; i++) {
+        if (x->text[i].value != x->text[i].head) free(x->text[i].value);
+        if (replies || rc < 0) x->ops[i]->grouped = 1;   /* sent, or maybe: tried when the batch fails */
+    }
+    return rc < 0 ? -1 : replies;
 }
 
 /* Appends the command of one queued write to the pipeline; returns how many replies follow. */
@@ -1300,7 +1455,7 @@ static int append_rewards_call(struct rs *s, redisContext *c, struct aop *first,
         for (int i = 0; i < op->u.rewards.n; i++, k += 5) reward_args(&op->u.rewards.ev[i], nums[offset + i], &argv[k]);
         offset += op->u.rewards.n;
     }
-    redisAppendCommandArgv(c, (int)k, argv, NULL);   /* copies the arguments */
+    pipe_argv(c, (int)k, argv, NULL);   /* copies the arguments; a broken link leaves c->err */
     free(argv);
     free(nums);
     return 1;
@@ -1331,6 +1486,25 @@ static void finish_rewards(struct rs *s, struct aop *op, const redisReply *r, do
  * answers follow the replies). 0 when it must be retried: the connection broke, or Redis had
  * forgotten the scripts (they are loaded again first). An update is never sent twice: when the
  * link fails, the updates of the batch are answered SCOUT_ESTORE. */
+/* Marks the decisions of a failed batch that were sent (grouped): they may be in Redis, so the
+ * next try writes them with DEC_REPLAY_LUA, which skips those that are. */
+static void mark_tried(struct aop *batch) {
+    for (struct aop *op = batch; op; op = op->next)
+        if (op->kind == AOP_DECISION && op->grouped) op->tried = 1;
+}
+
+/* Logs an error in a reply of the batch: an error, or one inside an EXEC's array. */
+static void log_write_error(const redisReply *r) {
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_ERROR) {
+                r = r->element[i];
+                break;
+            }
+    if (r->type == REDIS_REPLY_ERROR && !strstr(r->str, "NOTFOUND"))
+        log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
+}
+
 static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     redisContext *c = redis_link_get(l);
     int replies = 0, noscript = 0, ok = 1;
@@ -1343,11 +1517,17 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
     }
     fmt_double(now, sizeof now, t);
     for (struct aop *op = batch; op; op = op->next) op->grouped = 0;
-    for (struct aop *op = batch; op; op = op->next) {
+    for (struct aop *op = batch; op && !c->err; op = op->next) {
         int n = op->kind != AOP_REWARDS ? append_aop(s, c, op)
                 : op->grouped || op->u.rewards.answered ? 0 : append_rewards_call(s, c, op, replies, now);
         if (op->kind == AOP_DECISION && !op->grouped) ok = 0;   /* out of memory: retry the batch */
-        replies += n;
+        if (n > 0) replies += n;
+    }
+    if (c->err) {   /* the link broke while the pipeline was sent */
+        redis_link_fail(l, c->errstr);
+        mark_tried(batch);
+        fail_rewards(s, batch, SCOUT_ESTORE);
+        return 0;
     }
     got = calloc(replies ? (size_t)replies : 1, sizeof *got);   /* NULL: the updates fail */
     for (int i = 0; i < replies; i++) {
@@ -1358,15 +1538,14 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
             for (struct aop *op = batch; got && op; op = op->next)
                 if (op->kind == AOP_REWARDS && !op->u.rewards.answered && op->grouped && op->u.rewards.reply < i)
                     finish_rewards(s, op, got[op->u.rewards.reply], t);
+            mark_tried(batch);
             fail_rewards(s, batch, SCOUT_ESTORE);
             for (int j = 0; got && j < i; j++) freeReplyObject(got[j]);
             free(got);
             return 0;
         }
-        if (r && r->type == REDIS_REPLY_ERROR) {
-            if (!strncmp(r->str, "NOSCRIPT", 8)) noscript = 1;
-            else if (!strstr(r->str, "NOTFOUND")) log_msg(LOG_ERROR, "store: a queued write failed: %s", r->str);
-        }
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) noscript = 1;
+        else if (r) log_write_error(r);
         if (got) got[i] = r;
         else freeReplyObject(r);
     }
@@ -1375,7 +1554,8 @@ static int write_batch(struct rs *s, struct redis_link *l, struct aop *batch) {
             finish_rewards(s, op, got ? got[op->u.rewards.reply] : NULL, t);
     for (int i = 0; got && i < replies; i++) freeReplyObject(got[i]);
     free(got);
-    if (noscript) {   /* a restarted Redis: every call of the batch failed alike; load and retry */
+    if (noscript || !ok) mark_tried(batch);   /* the batch is sent again */
+    if (noscript) {   /* a restarted Redis: every script call of the batch failed alike; load and retry */
         char err[160];
         if (load_scripts(s, c, err, sizeof err) != SCOUT_OK) log_msg(LOG_ERROR, "store: %s", err);
         return 0;
@@ -2320,23 +2500,42 @@ static int rs_count_decisions(struct store *base, double now, long *out) {
     return rc;
 }
 
-/* The request id of a dlog entry ([id, [r, request id]]), or NULL. */
-static const char *dlog_rid(const redisReply *e) {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING) return NULL;
-    const redisReply *f = e->element[1];
-    return f->type == REDIS_REPLY_ARRAY && f->elements >= 2 && f->element[1]->type == REDIS_REPLY_STRING
-               ? f->element[1]->str : NULL;
+/* The decisions a dlog entry ([id, [field, value, ...]]) lists: [n, count, request id, creation
+ * time, ...], or the first shape, [r, request id]. Fills rid[] and t[] (the creation time of the
+ * record the entry was written with; NULL in the first shape), last first when reverse, and
+ * returns how many. A record whose time differs was written again since (a client sent its
+ * request id twice), and a later entry lists it. */
+static size_t dlog_entry(const redisReply *e, int reverse, const char **rid, const char **t) {
+    const redisReply *f;
+    size_t n = 0;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[1]->type != REDIS_REPLY_ARRAY) return 0;
+    f = e->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type != REDIS_REPLY_STRING || f->element[i + 1]->type != REDIS_REPLY_STRING) return 0;
+    if (f->elements == 2 && !strcmp(f->element[0]->str, "r")) {
+        rid[0] = f->element[1]->str;
+        t[0] = NULL;
+        return 1;
+    }
+    if (f->elements < 2 || strcmp(f->element[0]->str, "n")) return 0;
+    for (size_t i = 2; i + 1 < f->elements; i += 2, n++) {
+        size_t j = reverse ? (f->elements - 2 - i) / 2 : n;
+        rid[j] = f->element[i]->str;
+        t[j] = f->element[i + 1]->str;
+    }
+    return n;
 }
 
 /* Walks a test's decisions created in [since, +inf) in the order they were written (newest first
- * when `reverse`), in slices of 1000, at most limit; visit returns non-zero to stop (then
+ * when `reverse`), in slices of about 1000, at most limit; visit returns non-zero to stop (then
  * SCOUT_ERR). dlog's ids carry Redis's clock and the records the replica's: the walk reaches
  * CLOCK_SLACK seconds before `since` and filters on the record's own time. A decision past its
- * expiry that the trim has not dropped yet is skipped. */
+ * expiry that the trim has not dropped yet is skipped, and so is an entry's request id whose
+ * record was written again since (a later entry lists it). */
 static int walk_decisions(struct rs *s, const char *test_id, double since, long limit, int reverse,
                           int (*visit)(void *ud, const char *rid, const struct redis_record *d), void *ud) {
     char lo[32], cursor[64], recs[128], dlog[128];
-    long seen = 0;
+    long seen = 0, per = 1;   /* per: decisions per entry so far, rounded up */
     int rc = SCOUT_OK;
     double now = util_now();
     snprintf(lo, sizeof lo, "%lld", since > CLOCK_SLACK ? (long long)((since - CLOCK_SLACK) * 1000.0) : 0LL);
@@ -2344,45 +2543,56 @@ static int walk_decisions(struct rs *s, const char *test_id, double since, long 
     snprintf(recs, sizeof recs, "scout:{%s}:d", test_id);
     snprintf(dlog, sizeof dlog, "scout:{%s}:dlog", test_id);
     while (seen < limit && rc == SCOUT_OK) {
-        long want = limit - seen < 1000 ? limit - seen : 1000;
+        long want = limit - seen < 1000 ? limit - seen : 1000, count = want / per > 0 ? want / per : 1;
         redisReply *ids, *vals = NULL;
+        const char **argv = NULL, **ts = NULL;
+        size_t got = 0, listed = 0;
         struct redis_link *l = redis_pool_take(&s->pool);
-        ids = reverse ? redis_link_command(l, "XREVRANGE %s %s %s COUNT %ld", dlog, cursor, lo, want)
-                      : redis_link_command(l, "XRANGE %s %s + COUNT %ld", dlog, cursor, want);
-        size_t got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
-        if (got) {   /* HMGET records id... */
-            const char **argv = calloc(got + 2, sizeof *argv);
-            if (argv) {
+        ids = reverse ? redis_link_command(l, "XREVRANGE %s %s %s COUNT %ld", dlog, cursor, lo, count)
+                      : redis_link_command(l, "XRANGE %s %s + COUNT %ld", dlog, cursor, count);
+        got = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+        for (size_t i = 0; i < got; i++) {
+            const redisReply *e = ids->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[1]->type == REDIS_REPLY_ARRAY)
+                listed += e->element[1]->elements / 2;
+        }
+        if (listed) {   /* HMGET records id... */
+            argv = calloc(listed + 2, sizeof *argv);
+            ts = calloc(listed, sizeof *ts);
+            if (argv && ts) {
+                size_t n = 0;
                 argv[0] = "HMGET";
                 argv[1] = recs;
-                for (size_t i = 0; i < got; i++) {
-                    const char *rid = dlog_rid(ids->element[i]);
-                    argv[2 + i] = rid ? rid : "";
-                }
+                for (size_t i = 0; i < got; i++) n += dlog_entry(ids->element[i], reverse, argv + 2 + n, ts + n);
+                listed = n;
                 redisContext *c = redis_link_get(l);
-                if (c && !(vals = redisCommandArgv(c, (int)got + 2, argv, NULL))) redis_link_fail(l, c->errstr);
-                free(argv);
+                if (listed && c && !(vals = redisCommandArgv(c, (int)listed + 2, argv, NULL)))
+                    redis_link_fail(l, c->errstr);
             }
         }
         redis_pool_give(&s->pool, l);
-        if (!ids || ids->type != REDIS_REPLY_ARRAY ||
-            (got && (!vals || vals->type != REDIS_REPLY_ARRAY || vals->elements != got)))
+        if (!ids || ids->type != REDIS_REPLY_ARRAY || (listed && (!argv || !ts)) ||
+            (listed && (!vals || vals->type != REDIS_REPLY_ARRAY || vals->elements != listed)))
             rc = SCOUT_ESTORE;
         /* The visits run without the link: a slow callback never holds other requests up. */
-        for (size_t i = 0; rc == SCOUT_OK && i < got && seen < limit; i++) {
+        for (size_t i = 0; rc == SCOUT_OK && i < listed && seen < limit; i++) {
             const redisReply *v = vals->element[i];
             struct redis_record d;
-            if (v->type != REDIS_REPLY_STRING || redis_record_parse(v->str, v->len, &d) < 0 || d.created < since)
+            if (v->type != REDIS_REPLY_STRING || redis_record_parse(v->str, v->len, &d) < 0 || d.created < since ||
+                (ts[i] && !redis_record_created_at(v->str, v->len, ts[i])))   /* written again: a later entry */
                 continue;
             seen++;
-            if (d.expires > now && visit(ud, dlog_rid(ids->element[i]), &d)) rc = SCOUT_ERR;
+            if (d.expires > now && visit(ud, argv[2 + i], &d)) rc = SCOUT_ERR;
         }
         if (vals) freeReplyObject(vals);
+        free(argv);
+        free(ts);
+        if (got) per = ((long)listed + (long)got - 1) / (long)got > 0 ? ((long)listed + (long)got - 1) / (long)got : 1;
         /* Next slice: strictly past the last entry read. */
         if (got && ids->element[got - 1]->type == REDIS_REPLY_ARRAY)
             snprintf(cursor, sizeof cursor, "(%s", ids->element[got - 1]->element[0]->str);
         if (ids) freeReplyObject(ids);
-        if ((long)got < want) break;
+        if ((long)got < count) break;
     }
     return rc;
 }
@@ -3060,11 +3270,12 @@ static int restore_record(struct pipe *p, const struct store_record *r, struct s
             snprintf(err, errlen, "out of memory");
             return SCOUT_ENOMEM;
         }
-        redis_record_time(tm, rr.settle_at);
         store_next_event_id(dlast, rr.created, id, sizeof id);   /* in the dump's order, always increasing */
         pipe_cmd(p, "HSET scout:{%s}:d %s %b", t, rid, value, len);
         free(value);
-        pipe_cmd(p, "XADD scout:{%s}:dlog %s r %s", t, id, rid);
+        redis_record_time(tm, rr.created);
+        pipe_cmd(p, "XADD scout:{%s}:dlog %s n 1 %s %s", t, id, rid, tm);
+        redis_record_time(tm, rr.settle_at);
         if (rr.settle_at > 0 && !rr.settled) pipe_cmd(p, "ZADD scout:{%s}:settle %s %s", t, tm, rid);
         break;
     }

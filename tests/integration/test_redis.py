@@ -694,7 +694,7 @@ def test_decision_records_of_the_first_format_are_moved_on_start_and_still_joine
     redis.cli("DEL", "scout:format")   # what a Redis of the older scoutd holds
 
     s.start()
-    assert redis.cli("GET", "scout:format") == "2"
+    assert redis.cli("GET", "scout:format") == "3"
     assert redis.cli("--scan", "--pattern", f"scout:{{{mid}}}:d:*") == ""
     assert [redis.cli("EXISTS", f"scout:{{{mid}}}:{k}") for k in ("dt", "dx")] == ["0", "0"]
     assert redis.cli("XLEN", f"scout:{{{mid}}}:dlog") == "2" and redis.cli("HLEN", f"scout:{{{mid}}}:d") == "2"
@@ -709,6 +709,126 @@ def test_decision_records_of_the_first_format_are_moved_on_start_and_still_joine
     assert (rows["old-plain"]["variant_id"], rows["old-plain"]["propensity"], rows["old-plain"]["reward"]) == (1, 0.5, 1)
     assert rows["old-plain"]["created"] == pytest.approx(now - 20, abs=1e-5)
     assert (rows["old-summed"]["variant_id"], rows["old-summed"]["reward"]) == (0, 1.5), rows["old-summed"]
+
+
+DLOG_RIDS = """
+local out = {}
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do
+  local f = e[2]
+  if f[1] == 'r' then out[#out + 1] = f[2] end
+  if f[1] == 'n' then for j = 3, #f, 2 do out[#out + 1] = f[j] end end
+end
+return out
+"""
+
+
+def dlog_rids(redis, mid):
+    """The request ids scout:{T}:dlog lists, in its order (an id listed twice: written twice)."""
+    return redis.cli("EVAL", DLOG_RIDS, "1", f"scout:{{{mid}}}:dlog").split()
+
+
+def test_decision_records_of_the_second_format_are_read_and_expire_after_the_upgrade(redis_pool, scout_factory):
+    """A Redis written by the scoutd before (format 2: one dlog entry `r <id>` per decision) is
+    taken as it is: its decisions join rewards, are exported next to new ones, and expire."""
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1, env={"REDIS_CONTEXT_TTL": "4"})
+    mid = create_test(s)
+    s.stop()
+    now = time.time()
+    line = f"1 0.5 0 {now - 1:.6f} {now + 4:.6f} 0 0 - 3 0 0 0\n" + '{"device":"mobile"}'
+    redis.cli("HSET", f"scout:{{{mid}}}:d", "f2-rid", line)
+    redis.cli("XADD", f"scout:{{{mid}}}:dlog", "*", "r", "f2-rid")
+    redis.cli("SET", "scout:format", "2")
+
+    s.start()
+    assert redis.cli("GET", "scout:format") == "3"
+    fresh = fetch(s, mid, context={"device": "tv"}, request_id="f3-rid")
+    out = update(s, mid, [{"request_id": "f2-rid", "reward": 1}, {"request_id": "f3-rid", "reward": 2}])
+    assert (out["processed_updates"], out["redis_hits"], out["missing_context"]) == (2, 2, 0), out
+    r = s.get(f"/api/export/{mid}")
+    assert r.status_code == 200, r.text
+    rows = {row["request_id"]: row for row in map(json.loads, r.text.splitlines())}
+    assert set(rows) == {"f2-rid", "f3-rid"}, rows
+    assert (rows["f2-rid"]["context"], rows["f2-rid"]["variant_id"], rows["f2-rid"]["reward"]) == (
+        {"device": "mobile"}, 1, 1), rows["f2-rid"]
+    assert (rows["f3-rid"]["context"], rows["f3-rid"]["variant_id"], rows["f3-rid"]["reward"]) == (
+        {"device": "tv"}, fresh["variant_id"], 2), rows["f3-rid"]
+    assert dlog_rids(redis, mid) == ["f2-rid", "f3-rid"]
+
+    def left():
+        return [int(redis.cli(cmd, f"scout:{{{mid}}}:{key}")) for cmd, key in (("HLEN", "d"), ("XLEN", "dlog"))]
+    wait_for(left, lambda n: n == [0, 0], CONVERGE, "both shapes of dlog entries to expire")
+
+
+def test_a_request_id_sent_twice_keeps_its_latest_decision_once(redis_pool, scout_factory):
+    """A client that sends one request id with two fetches: the second decision replaces the
+    first — a reward joins it, the export lists it once — and both leave Redis when they expire."""
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1, env={"REDIS_CONTEXT_TTL": "3"})
+    mid = create_test(s)
+    fetch(s, mid, context={"device": "mobile"}, request_id="twice")
+    wait_for(lambda: redis.cli("HLEN", f"scout:{{{mid}}}:d"), lambda n: n == "1", CONVERGE,
+             "the first decision to be written")
+    second = fetch(s, mid, context={"device": "tv"}, request_id="twice")
+    out = update(s, mid, [{"request_id": "twice", "reward": 1}])
+    assert (out["processed_updates"], out["redis_hits"]) == (1, 1), out
+    r = s.get(f"/api/export/{mid}")
+    assert r.status_code == 200, r.text
+    rows = [json.loads(x) for x in r.text.splitlines()]
+    assert [(x["request_id"], x["context"], x["variant_id"]) for x in rows] == [
+        ("twice", {"device": "tv"}, second["variant_id"])], rows
+    assert dlog_rids(redis, mid) == ["twice", "twice"]   # the first entry is stale: readers pass it by
+    assert redis.cli("HGET", f"scout:{{{mid}}}:meta", "predictions") == "2"
+
+    def left():
+        return [int(redis.cli(cmd, f"scout:{{{mid}}}:{key}")) for cmd, key in (("HLEN", "d"), ("XLEN", "dlog"))]
+    wait_for(left, lambda n: n == [0, 0], CONVERGE, "the decision and both entries to expire")
+
+
+def test_decisions_written_while_the_writers_link_is_cut_are_each_recorded_and_counted_once(
+        redis_pool, scout_factory):
+    """Redis drops the replica's connections again and again while it serves decisions: a batch
+    whose answer never came is sent again, and none of its decisions is lost, listed twice or
+    counted twice."""
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1)
+    mid = create_test(s, variants=LABELS3)
+    stop, answered, bad = threading.Event(), [], []
+
+    def decide(k):
+        with requests.Session() as sess:
+            i = 0
+            while not stop.is_set():
+                rid = f"cut-{k}-{i}"
+                i += 1
+                r = sess.post(s.url("/api/fetch_recommended_variant"), json={"cb_model_id": mid, "request_id": rid},
+                              timeout=HTTP_TIMEOUT)
+                (answered if r.status_code == 200 else bad).append(rid if r.status_code == 200 else r.text[:200])
+
+    workers = [threading.Thread(target=decide, args=(k,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    kills = 0
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            time.sleep(0.15)
+            kills += int(redis.cli("CLIENT", "KILL", "TYPE", "normal") or 0)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert bad == [], bad[:5]
+    assert kills >= 10 and len(answered) >= 500, (kills, len(answered))
+    wait_for(lambda: metric(s, "scout_store_pending_writes"), lambda n: n == 0, CONVERGE,
+             "the replica to write every decision")
+    listed = dlog_rids(redis, mid)
+    assert len(listed) == len(set(listed)) == len(answered), (len(listed), len(set(listed)), len(answered))
+    assert set(listed) == set(answered)
+    assert int(redis.cli("HLEN", f"scout:{{{mid}}}:d")) == len(answered)
+    assert int(redis.cli("HGET", f"scout:{{{mid}}}:meta", "predictions")) == len(answered)
+    per_variant = redis.cli("HVALS", f"scout:{{{mid}}}:armpred").split()
+    assert sum(map(int, per_variant)) == len(answered), per_variant
 
 
 # --------------------------------------------------------------------------- 7. refused configurations

@@ -3,7 +3,8 @@
  * microsecond); the context, whatever it holds (spaces, newlines, JSON), comes back byte for
  * byte and an empty one as none; times are written without losing a microsecond and sort as
  * numbers; and a value that is not a record of this format (a field missing, one too many,
- * junk, a flag out of range, a number running past the line) is refused. */
+ * junk, a flag out of range, a number running past the line) is refused; a record is known by
+ * its creation time as written, and by nothing else. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -159,6 +160,28 @@ static void test_values_that_are_not_records_are_refused(void **state) {
     assert_null(r.context);
 }
 
+/* dlog's entries name the record they were written with by its creation time, as text: the
+ * record written again (same request id, a later decision) no longer matches the old entry. */
+static void test_a_record_is_known_by_its_creation_time_as_written(void **state) {
+    (void)state;
+    struct redis_record in = sample(), later = sample();
+    char t[REDIS_RECORD_TIME_MAX], t2[REDIS_RECORD_TIME_MAX], *text;
+    size_t len;
+    redis_record_time(t, in.created);
+    later.created += 1e-6;
+    redis_record_time(t2, later.created);
+    assert_non_null(text = redis_record_value(&in, &len));
+    assert_true(redis_record_created_at(text, len, t));
+    assert_false(redis_record_created_at(text, len, t2));
+    assert_false(redis_record_created_at(text, len, "1764524400.12345"));     /* a prefix of it */
+    assert_false(redis_record_created_at(text, len, "1764524400.1234567"));   /* longer */
+    assert_false(redis_record_created_at(text, len, ""));
+    free(text);
+    const char *short_line = "3 0.1 1", *broken = "3 0.1\n1 1764524400.123456 x";
+    assert_false(redis_record_created_at(short_line, strlen(short_line), t));   /* no line end */
+    assert_false(redis_record_created_at(broken, strlen(broken), t));           /* past the line */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_record_is_read_back_with_every_field),
@@ -167,6 +190,7 @@ int main(void) {
         cmocka_unit_test(test_times_keep_the_microsecond_and_sort_as_numbers),
         cmocka_unit_test(test_the_longest_numbers_fit_and_read_back),
         cmocka_unit_test(test_values_that_are_not_records_are_refused),
+        cmocka_unit_test(test_a_record_is_known_by_its_creation_time_as_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

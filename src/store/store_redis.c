@@ -76,6 +76,7 @@
 #define BATCH_MAX 512             /* async writes per pipeline */
 #define DEC_CALL_MAX 128          /* decisions written in one block (append_decisions) */
 #define DEC_CALL_BYTES (32 * 1024) /* ... and no more once their records reach that many bytes */
+#define REWARDS_CALL_MAX 1000    /* reward events in one script call, past the first update's */
 #define PIPE_FLUSH (16 * 1024)    /* the writer sends its pipeline once it holds that much */
 #define READ_BLOCK_MS 100         /* XREAD BLOCK: how long the reader waits for new events */
 #define READ_COUNT 1000           /* events per stream per XREAD */
@@ -1418,16 +1419,28 @@ static void fail_rewards(struct rs *s, struct aop *batch, int rc) {
         if (op->kind == AOP_REWARDS && !op->u.rewards.answered) answer_rewards(s, op, rc, none, 0);
 }
 
-/* Appends one APPEND script call for first's update and every later update of the batch that
- * can share it (same_call; each is marked grouped and learns its reply and the place of its
- * events in it). 1 when appended; 0 when out of memory (those updates are answered so). */
+/* Whether op is an update of the script call whose reply is the batch's reply-th (append_rewards_call). */
+static int in_call(const struct aop *op, int reply) {
+    return op->kind == AOP_REWARDS && op->grouped && !op->u.rewards.answered && op->u.rewards.reply == reply;
+}
+
+/* Appends one APPEND script call for first's update and the later updates of the batch that can
+ * share it (same_call), up to REWARDS_CALL_MAX events (first's own may be more): each is marked
+ * grouped and learns its reply and the place of its events in it. The others of the test go in
+ * another call: a bounded call lets Redis answer the first updates while scoutd sends the next,
+ * and allocates nothing large. 1 when appended; 0 when out of memory (those updates are
+ * answered so). */
 static int append_rewards_call(struct rs *s, redisContext *c, struct aop *first, int reply, const char *now) {
     const char *test = first->u.rewards.test_id;
     int events = 0, offset = 0;
     size_t k = 0;
     char keys[3][128];
     for (struct aop *op = first; op; op = op->next)
-        if (same_call(first, op)) events += op->u.rewards.n;
+        if (same_call(first, op) && (op == first || events + op->u.rewards.n <= REWARDS_CALL_MAX)) {
+            events += op->u.rewards.n;
+            op->grouped = 1;
+            op->u.rewards.reply = reply;
+        }
     const char **argv = calloc(8 + 5 * (size_t)events, sizeof *argv);
     char (*nums)[2][40] = calloc(events ? (size_t)events : 1, sizeof *nums);
     if (!argv || !nums) {
@@ -1435,7 +1448,7 @@ static int append_rewards_call(struct rs *s, redisContext *c, struct aop *first,
         free(argv);
         free(nums);
         for (struct aop *op = first; op; op = op->next)
-            if (same_call(first, op)) answer_rewards(s, op, SCOUT_ENOMEM, none, 0);
+            if (in_call(op, reply)) answer_rewards(s, op, SCOUT_ENOMEM, none, 0);
         return 0;
     }
     snprintf(keys[0], sizeof keys[0], "scout:{%s}:events", test);
@@ -1448,9 +1461,7 @@ static int append_rewards_call(struct rs *s, redisContext *c, struct aop *first,
     argv[k++] = now;
     argv[k++] = first->u.rewards.joins && util_monotonic() < first->u.rewards.join_deadline ? "1" : "0";
     for (struct aop *op = first; op; op = op->next) {
-        if (!same_call(first, op)) continue;
-        op->grouped = 1;
-        op->u.rewards.reply = reply;
+        if (!in_call(op, reply)) continue;
         op->u.rewards.offset = offset;
         for (int i = 0; i < op->u.rewards.n; i++, k += 5) reward_args(&op->u.rewards.ev[i], nums[offset + i], &argv[k]);
         offset += op->u.rewards.n;

@@ -468,6 +468,35 @@ def test_a_reward_sent_to_another_replica_right_after_its_decision_joins_it(redi
     assert sum(perf.values()) == 240, perf
 
 
+def test_many_large_updates_of_one_test_at_once_are_each_applied_once(redis_pool, scout_factory):
+    """Updates of one test that arrive together share the writer's script calls, a bounded number
+    of rewards per call: 16 clients sending 100 rewards at a time, each answered with its own
+    count, and every reward learned exactly once."""
+    redis = redis_pool.start()
+    (s,) = start_replicas(scout_factory, redis, 1)
+    mid = create_test(s)
+    sent, bad = {"A": 0, "B": 0}, []
+    lock = threading.Lock()
+
+    def send(k):
+        with requests.Session() as sess:
+            for i in range(12):
+                label = "AB"[(k + i) % 2]
+                r = sess.post(s.url(f"/api/update_model/{mid}"), timeout=HTTP_TIMEOUT,
+                              json={"updates": [{"decision": label, "reward": 1} for _ in range(100)]})
+                with lock:
+                    if r.status_code == 200 and r.json()["processed_updates"] == 100:
+                        sent[label] += 100
+                    else:
+                        bad.append((r.status_code, r.text[:200]))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(send, range(16)))
+    assert bad == [], bad[:3]
+    wait_updates([s], mid, sent)
+    assert int(redis.cli("XLEN", f"scout:{{{mid}}}:events")) == sum(sent.values())
+
+
 # --------------------------------------------------------------------------- 4. Redis outage
 
 

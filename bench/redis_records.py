@@ -1,17 +1,21 @@
 #!/usr/bin/python3
 """What a decision record costs Redis: the store's format as scoutd writes it, and the floor of
-that format and of three others, written without Lua.
+that format, of the formats before and of two other shapes.
 
 1. scoutd on the Redis store under the fetch workload of bench/perf.py (wrk, 64 connections,
-   --seconds): Redis' CPU per decision record, and from INFO commandstats the time of the
-   record-writing script and of each command it calls, per record.
+   --seconds): Redis' CPU per decision record, and from INFO commandstats the time of each
+   command that writes records, per record.
 2. The same number of records (--records) piped into a fresh redis-server (appendonly,
-   everysec, as in perf.py) with `redis-cli --pipe`, no Lua, in four shapes:
-     current   the store's format (format 2): one field of a per-test hash, its value one line
-               (src/store/redis_record.h), and one entry of a per-test stream (the order of
-               writing: scans by time, trimming)
-     format 1  the format before: an 11-field hash per record with its own expiry (PEXPIREAT)
-               and the same two sorted-set entries
+   everysec, as in perf.py) with `redis-cli --pipe`, in batches of BATCH records, in five
+   shapes:
+     current   the store's format (3), as scoutd writes a batch of one test: a MULTI block of
+               one HSET of the records (fields of a per-test hash, each value one line,
+               src/store/redis_record.h), one entry of a per-test stream listing them (the
+               order of writing: scans by time, trimming), and the counting script (EVAL)
+     format 2  the format before, without its Lua script (which cost about twice that): a
+               hash field and a stream entry per record
+     format 1  the first format: an 11-field hash per record with its own expiry (PEXPIREAT)
+               and two sorted-set entries
      string    one string per record with its expiry (SET ... PXAT) and one sorted-set entry
      stream    one entry in a per-test stream, its id kept in a per-test hash by request id
    For each: Redis CPU (utime + stime of redis-server, until it is idle) and memory per record.
@@ -46,38 +50,82 @@ def resp(*args):
     return b"".join(out)
 
 
-def shape_current(i, rid, t):
-    e = t + TTL
-    value = f"{i % 4} {0.25 + i % 7 / 100!r} {i % 2} {t:.6f} {e:.6f} 0 0 - 17 0 0 0\n"
-    return (resp("HSET", f"scout:{{{TEST}}}:d", rid, value) +
-            resp("XADD", f"scout:{{{TEST}}}:dlog", "*", "r", rid))
+BATCH = 32   # records per batch: scoutd's writer writes what queued since its last round trip
 
 
-def shape_format1(i, rid, t):
-    dk = f"scout:{{{TEST}}}:d:{rid}"
-    e = t + TTL
-    return (resp("HSET", dk, "v", i % 4, "p", repr(0.25 + i % 7 / 100), "x", i % 2, "c", "", "t", repr(t),
-                 "e", repr(e), "s", 0, "a", 0, "dr", "", "mv", 17) +
-            resp("PEXPIREAT", dk, int(e * 1000)) +
-            resp("ZADD", f"scout:{{{TEST}}}:dt", repr(t), rid) +
-            resp("ZADD", f"scout:{{{TEST}}}:dx", repr(e), rid))
+def record_line(i, t):
+    return f"{i % 4} {0.25 + i % 7 / 100!r} {i % 2} {t:.6f} {t + TTL:.6f} 0 0 - 17 0 0 0\n"
 
 
-def shape_string(i, rid, t):
-    e = t + TTL
-    packed = f"{i % 4}|{0.25 + i % 7 / 100!r}|{i % 2}||{t!r}|{e!r}|0|0||17"
-    return (resp("SET", f"scout:{{{TEST}}}:d:{rid}", packed, "PXAT", int(e * 1000)) +
-            resp("ZADD", f"scout:{{{TEST}}}:dt", repr(t), rid))
+COUNT_LUA = None   # DEC_COUNT_LUA of src/store/store_redis.c, read from the source
 
 
-def shape_stream(i, rid, t):
-    sid = f"{int(t * 1000)}-{i}"
-    return (resp("XADD", f"scout:{{{TEST}}}:ds", sid, "q", rid, "v", i % 4, "p", repr(0.25 + i % 7 / 100),
-                 "x", i % 2, "c", "", "e", repr(t + TTL), "s", 0, "a", 0, "dr", "", "mv", 17) +
-            resp("HSET", f"scout:{{{TEST}}}:di", rid, sid))
+def count_script():
+    global COUNT_LUA
+    if COUNT_LUA is None:
+        src = open(os.path.join(os.path.dirname(__file__), "..", "src", "store", "store_redis.c")).read()
+        body = re.search(r"static const char DEC_COUNT_LUA\[\] =\n(.*?);\n", src, re.S).group(1)
+        COUNT_LUA = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', body)).encode().decode("unicode_escape")
+    return COUNT_LUA
 
 
-SHAPES = [("current: hash field + stream entry", shape_current),
+def shape_current(batch):
+    """As scoutd writes a batch of one test: one MULTI block of one HSET, one dlog entry, and the
+    counting script."""
+    k = lambda name: f"scout:{{{TEST}}}:{name}"
+    arms = {}
+    for i, _, _ in batch:
+        arms[i % 4] = arms.get(i % 4, 0) + 1
+    return (resp("MULTI") +
+            resp("HSET", k("d"), *[x for i, rid, t in batch for x in (rid, record_line(i, t))]) +
+            resp("XADD", k("dlog"), "*", "n", len(batch), *[x for _, rid, t in batch for x in (rid, f"{t:.6f}")]) +
+            resp("EVAL", count_script(), 5, k("meta"), k("armpred"), k("settle"), k("d"), k("dlog"), len(batch),
+                 f"{batch[-1][2]:.6f}", *[x for v, c in arms.items() for x in (v, c)]) +
+            resp("EXEC"))
+
+
+def shape_format2(batch):
+    """Format 2's records, without its Lua script: a hash field and a dlog entry per record."""
+    return b"".join(resp("HSET", f"scout:{{{TEST}}}:d", rid, record_line(i, t)) +
+                    resp("XADD", f"scout:{{{TEST}}}:dlog", "*", "r", rid) for i, rid, t in batch)
+
+
+def shape_format1(batch):
+    out = []
+    for i, rid, t in batch:
+        dk = f"scout:{{{TEST}}}:d:{rid}"
+        e = t + TTL
+        out.append(resp("HSET", dk, "v", i % 4, "p", repr(0.25 + i % 7 / 100), "x", i % 2, "c", "", "t", repr(t),
+                        "e", repr(e), "s", 0, "a", 0, "dr", "", "mv", 17) +
+                   resp("PEXPIREAT", dk, int(e * 1000)) +
+                   resp("ZADD", f"scout:{{{TEST}}}:dt", repr(t), rid) +
+                   resp("ZADD", f"scout:{{{TEST}}}:dx", repr(e), rid))
+    return b"".join(out)
+
+
+def shape_string(batch):
+    out = []
+    for i, rid, t in batch:
+        e = t + TTL
+        packed = f"{i % 4}|{0.25 + i % 7 / 100!r}|{i % 2}||{t!r}|{e!r}|0|0||17"
+        out.append(resp("SET", f"scout:{{{TEST}}}:d:{rid}", packed, "PXAT", int(e * 1000)) +
+                   resp("ZADD", f"scout:{{{TEST}}}:dt", repr(t), rid))
+    return b"".join(out)
+
+
+def shape_stream(batch):
+    out = []
+    for i, rid, t in batch:
+        sid = f"{int(t * 1000)}-{i}"
+        out.append(resp("XADD", f"scout:{{{TEST}}}:ds", sid, "q", rid, "v", i % 4, "p", repr(0.25 + i % 7 / 100),
+                        "x", i % 2, "c", "", "e", repr(t + TTL), "s", 0, "a", 0, "dr", "", "mv", 17) +
+                   resp("HSET", f"scout:{{{TEST}}}:di", rid, sid))
+    return b"".join(out)
+
+
+SHAPES = [("current (format 3): MULTI block per batch: one HSET, one stream entry, counting script",
+           shape_current),
+          ("format 2: hash field + stream entry per record (without its script)", shape_format2),
           ("format 1: hash + expiry + 2 sorted-set entries", shape_format1),
           ("string with expiry + 1 sorted-set entry", shape_string),
           ("stream entry + hash field", shape_stream)]
@@ -101,7 +149,7 @@ def used_memory(port, password=None):
 
 
 def floor(tmp, n):
-    print(f"\n### {n:,} records piped without Lua (`redis-cli --pipe`)\n")
+    print(f"\n### {n:,} records piped (`redis-cli --pipe`), in batches of {BATCH}\n")
     print("| shape | Redis CPU µs per record | bytes per record |")
     print("|---|---:|---:|")
     t0 = time.time()
@@ -114,7 +162,10 @@ def floor(tmp, n):
                                  "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(port, proc, "redis-server")
-            data = b"".join(shape(i, rids[i], t0 + i * 1e-4) for i in range(n))
+            subprocess.run(["redis-cli", "-p", str(port), "hset", f"scout:{{{TEST}}}:meta", "predictions", "0"],
+                           capture_output=True, check=True)   # the test exists
+            recs = [(i, rids[i], t0 + i * 1e-4) for i in range(n)]
+            data = b"".join(shape(recs[j:j + BATCH]) for j in range(0, n, BATCH))
             mem0, cpu0 = used_memory(port), wait_idle(proc.pid)
             subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True, check=True)
             cpu1 = wait_idle(proc.pid)
@@ -161,11 +212,11 @@ def through_scoutd(tmp, seconds):
           f"per fetch. (Records of the warm-up still queued are written during the run.)\n")
     print("| command | calls | µs per record |")
     print("|---|---:|---:|")
-    for name in ("evalsha", "hset", "xadd", "zadd", "hincrby", "hget", "exists"):
+    for name in ("exec", "eval", "evalsha", "multi", "hset", "xadd", "zadd", "hincrby", "hget", "exists"):
         calls, usec = diff.get(name, (0, 0))
         if calls:
             print(f"| {name} | {calls:,} | {usec / max(records, 1):.1f} |")
-    print("\n(evalsha includes the commands its script calls.)")
+    print("\n(exec includes the commands of its block; eval and evalsha the commands their scripts call.)")
 
 
 def main():

@@ -462,6 +462,9 @@ def main():
                     help="an environment variable for every scoutd started (repeatable), e.g. SCOUT_THREADS=8")
     ap.add_argument("--profile", metavar="DIR",
                     help="only profile the embedded scoutd with perf (fetch, fetch+context, update) into DIR")
+    ap.add_argument("--http-floor", action="store_true",
+                    help="only compare the CPU per request of nginx, scoutd answering a constant (GET /healthz "
+                         "through libmicrohttpd) and scoutd's fetch (embedded store)")
     ap.add_argument("--syscalls", action="store_true",
                     help="only count the system calls per request of nginx and the embedded scoutd (perf stat)")
     args = ap.parse_args()
@@ -476,6 +479,8 @@ def main():
     stores = [s for s in args.stores.split(",") if s]
     if args.calibrate_nginx:
         return calibrate_nginx(args)
+    if args.http_floor:
+        return http_floor(args)
     if args.profile:
         return profile(args)
     if args.syscalls:
@@ -634,6 +639,36 @@ def calibrate_nginx(args):
     for w, rs in runs.items():
         m = median_of(rs)
         print(f"| {w} | {fmt_rate(m['rate'])} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['cpu_s_per_1k']:.4f} |")
+
+
+def http_floor(args):
+    """What scoutd's HTTP layer costs before any work: nginx's ceiling, scoutd's GET /healthz (a
+    constant answered through libmicrohttpd and scoutd's router) and its fetch, in interleaved
+    rounds, medians, CPU per request as a ratio to nginx's POST."""
+    with tempfile.TemporaryDirectory(prefix="scout-perf-") as tmp:
+        nginx = Nginx(tmp, args.nginx_workers)
+        s = Scoutd(tmp, "embedded", extra_env=scout_env(args))
+        try:
+            wls = prepare_scout(s, tmp)
+            runs = [(nginx, "nginx POST (ceiling)", ceiling_workloads(tmp, wls["fetch"][2])["ceiling POST"]),
+                    (s, "scoutd GET /healthz", ("GET", "/healthz", None)),
+                    (s, "scoutd fetch", wls["fetch"])]
+            got = {name: [] for _, name, _ in runs}
+            for _ in range(args.repeats):
+                for srv, name, wl in runs:
+                    wrk(srv, wl, args.warmup, args.connections, args.threads, measure=False)
+                    got[name].append(wrk(srv, wl, args.seconds, args.connections, args.threads))
+        finally:
+            s.stop()
+            nginx.stop()
+    base = median_of(got["nginx POST (ceiling)"])["cpu_s_per_1k"]
+    print(f"\n### The HTTP layer's floor (wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, "
+          f"median of {args.repeats})\n")
+    print("| server | req/s | CPU µs per request | × nginx |")
+    print("|---|---:|---:|---:|")
+    for name, rs in got.items():
+        m = median_of(rs)
+        print(f"| {name} | {fmt_rate(m['rate'])} | {m['cpu_s_per_1k'] * 1000:.1f} | {m['cpu_s_per_1k'] / base:.2f} |")
 
 
 def perf_report(data, *opts):

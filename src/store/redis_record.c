@@ -22,10 +22,18 @@ static char *put_u64(char *p, uint64_t v) {
 }
 
 size_t redis_record_time(char buf[REDIS_RECORD_TIME_MAX], double t) {
-    /* Microseconds of a time before 2255 fit a double's 53 bits exactly. */
-    if (!(t >= 1.0 && t < 9e9)) return (size_t)snprintf(buf, REDIS_RECORD_TIME_MAX, "%.17g", t);
-    uint64_t us = (uint64_t)(t * 1e6 + 0.5), frac = us % 1000000;
-    char *p = put_u64(buf, us / 1000000);
+    /* Below 2^32 s (the year 2106) doubles are at most 0.48 µs apart: a time written to the
+     * microsecond reads back to the double nearest it, which writes the same text again. Past
+     * that they are up to 1.9 µs apart (at 9e9), and the text drifted a microsecond per write
+     * (found by fuzz_record). The fraction is taken apart from the seconds, exactly. */
+    if (!(t >= 1.0 && t < 4294967296.0)) return (size_t)snprintf(buf, REDIS_RECORD_TIME_MAX, "%.17g", t);
+    double whole = floor(t);
+    uint64_t sec = (uint64_t)whole, frac = (uint64_t)((t - whole) * 1e6 + 0.5);
+    if (frac == 1000000) {   /* rounds up into the next second, which may be 2^32 */
+        if (++sec == 4294967296ULL) return (size_t)snprintf(buf, REDIS_RECORD_TIME_MAX, "%.17g", t);
+        frac = 0;
+    }
+    char *p = put_u64(buf, sec);
     *p++ = '.';
     for (int i = 5; i >= 0; i--) {
         p[i] = (char)('0' + frac % 10);

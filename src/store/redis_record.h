@@ -42,10 +42,11 @@ struct redis_record {
 /* Room for one time as redis_record_time writes it (and a NUL). */
 #define REDIS_RECORD_TIME_MAX 32
 
-/* Writes a time as the record and the store's sorted sets keep it: seconds with six decimals
- * ("1764524400.123456"), or in full precision when it is not a time of this era (0, negative,
- * huge). Returns the length written. Without printf's floating-point path: the writer formats
- * three per decision. */
+/* Writes a time as the record, the stream of request ids and the windows' sorted set keep it:
+ * seconds with six decimals ("1764524400.123456") from 1 s to 2^32 s (the year 2106), where
+ * that text reads back to a double that writes it again; in full precision otherwise (0,
+ * negative, later). Returns the length written. Without printf's floating-point path: the
+ * writer formats three per decision. */
 size_t redis_record_time(char buf[REDIS_RECORD_TIME_MAX], double t);
 
 /* Writes the line of numbers and its newline into buf (REDIS_RECORD_HEAD_MAX bytes); the context
